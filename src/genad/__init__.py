@@ -1,0 +1,40 @@
+"""genad: generative anomaly detection and unsupervised attribute discovery for images.
+
+    import genad
+    split = genad.data.load("digits", protocol="leave-one-out", cls=3)
+    det = genad.create("ganomaly", epochs=15).fit(split.train)
+    scores = det.decision_function(split.test)      # (N,), higher = more anomalous
+    genad.metrics.auroc(split.test.labels, scores)
+"""
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+from genad import data, metrics  # noqa: E402
+from genad.errors import GenadError  # noqa: E402
+
+
+def create(model: str, **params: Any) -> Any:
+    """A new, unfitted detector: `model` is a registered name (see `models()`); params
+    override the paper's defaults in its config dataclass."""
+    from genad import registry
+
+    return registry.get(model)(**params)
+
+
+def load(path: str, device: str | None = None) -> Any:
+    """A fitted detector from a folder written by `det.save(folder)`."""
+    from genad.io import load_detector
+
+    return load_detector(path, device)
+
+
+def models() -> list[str]:
+    from genad import registry
+
+    return registry.names()
+
+
+__all__ = ["create", "load", "models", "data", "metrics", "GenadError", "__version__"]

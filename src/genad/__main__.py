@@ -1,0 +1,3 @@
+from genad.cli import main
+
+raise SystemExit(main())

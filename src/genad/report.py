@@ -1,0 +1,387 @@
+"""Figures (PNG) and markdown reports for single runs and benchmarks.
+
+Figures are drawn on matplotlib's Agg canvas (no display, no pyplot state); matplotlib is
+imported inside the functions so that `import genad` stays fast. Images are float arrays
+(N, C, H, W) in [-1, 1] with C = 1 or 3 (numpy arrays or torch tensors).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from genad.errors import DataError
+from genad.metrics.anomaly import auroc, check_inputs, roc_curve, to_numpy
+from genad.metrics.tables import (
+    KEYS,
+    aggregate,
+    group_rows,
+    pivot_markdown,
+    reference_value,
+    to_markdown,
+    write_csv,
+)
+
+DPI = 120
+NORMAL_COLOR, ANOMALY_COLOR = "tab:blue", "tab:red"
+LABELS = {"auroc": "AUROC", "auprc": "AUPRC", "f1": "F1", "pixel_auroc": "pixel AUROC"}
+
+
+def _figure(width: float, height: float) -> Any:
+    """A matplotlib Figure on an Agg canvas, constrained layout."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Any, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI, facecolor="white")
+    return path
+
+
+def _images(x: Any, what: str = "images") -> np.ndarray:
+    """Check (N, C, H, W) with C in {1, 3}; return float32."""
+    a = to_numpy(x).astype(np.float32)
+    if a.ndim != 4 or a.shape[1] not in (1, 3):
+        raise DataError(f"{what} must be (N, C, H, W) with C = 1 or 3, got shape {a.shape}")
+    if len(a) == 0:
+        raise DataError(f"no {what} to plot")
+    return a
+
+
+def _display(img: np.ndarray) -> np.ndarray:
+    """(C, H, W) in [-1, 1] -> (H, W) or (H, W, 3) in [0, 1] for imshow."""
+    x = np.clip((img + 1) / 2, 0, 1)
+    return x[0] if x.shape[0] == 1 else x.transpose(1, 2, 0)
+
+
+def plot_roc(labels: Any, scores: Any, path: str | Path, title: str = "ROC curve") -> Path:
+    """ROC curve with its AUROC and the chance diagonal; labels (N,) 0/1, scores (N,)."""
+    fpr, tpr, _ = roc_curve(labels, scores)
+    fig = _figure(4.8, 4.5)
+    ax = fig.subplots()
+    ax.plot(fpr, tpr, color=ANOMALY_COLOR, lw=2, label=f"AUROC = {auroc(labels, scores):.3f}")
+    ax.plot([0, 1], [0, 1], color="gray", ls="--", lw=1, label="chance")
+    ax.set(
+        xlim=(0, 1),
+        ylim=(0, 1.02),
+        xlabel="false positive rate",
+        ylabel="true positive rate",
+        title=title,
+    )
+    ax.set_aspect("equal")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    return _save(fig, path)
+
+
+def plot_histograms(
+    labels: Any,
+    scores: Any,
+    path: str | Path,
+    threshold: float | None = None,
+    title: str = "Anomaly scores",
+    bins: int | None = None,
+) -> Path:
+    """Normal vs anomalous score histograms on shared bins, densities so sizes may differ.
+
+    labels (N,) 0/1 (one class alone is allowed), scores (N,); `threshold` draws a line.
+    """
+    y, s = check_inputs(labels, scores, both_classes=False)
+    nbins = bins or int(np.clip(np.sqrt(len(s)), 10, 50))
+    lo, hi = float(s.min()), float(s.max())
+    if threshold is not None and np.isfinite(threshold):
+        lo, hi = min(lo, threshold), max(hi, threshold)
+    edges = np.linspace(lo, hi if hi > lo else lo + 1, nbins + 1)
+    fig = _figure(6.0, 3.8)
+    ax = fig.subplots()
+    for cls, name, color in ((0, "normal", NORMAL_COLOR), (1, "anomalous", ANOMALY_COLOR)):
+        part = s[y == cls]
+        if len(part):
+            ax.hist(
+                part,
+                bins=edges,
+                density=True,
+                alpha=0.55,
+                color=color,
+                label=f"{name} (n={len(part)})",
+            )
+    if threshold is not None:
+        ax.axvline(threshold, color="black", ls="--", lw=1.5, label=f"threshold = {threshold:.3g}")
+    ax.set(xlabel="anomaly score (higher = more anomalous)", ylabel="density", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
+def _hide_ticks(ax: Any) -> None:
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+
+
+def plot_recon_grid(
+    images: Any,
+    recons: Any,
+    path: str | Path,
+    maps: Any = None,
+    n: int = 8,
+    title: str | None = None,
+) -> Path:
+    """A grid of the first `n` images: rows input / reconstruction / residual heat map.
+
+    images, recons: (N, C, H, W) in [-1, 1]; recons may be None when `maps` is given.
+    maps: (N, H, W) or (N, 1, H, W) anomaly maps shown instead of |x - x_hat| (the residual
+    averaged over channels). The heat maps share one colour scale, shown by a colour bar.
+    """
+    x = _images(images)[:n]
+    rows: list[tuple[str, np.ndarray | None]] = [("input", None)]
+    heat = None
+    if recons is not None:
+        r = _images(recons, "recons")[:n]
+        if r.shape != x.shape:
+            raise DataError(f"recons {r.shape} and images {x.shape} differ in shape")
+        rows.append(("reconstruction", r))
+        heat = np.abs(x - r).mean(axis=1)
+    if maps is not None:
+        m = to_numpy(maps).astype(np.float32)
+        m = m[:, 0] if m.ndim == 4 and m.shape[1] == 1 else m
+        heat = m[:n]
+        if heat.shape != (len(x), *x.shape[2:]):
+            raise DataError(f"maps must be (N, H, W) matching the images; got {m.shape}")
+    if heat is None:
+        raise DataError("plot_recon_grid needs recons, maps or both")
+    rows.append(("anomaly map" if maps is not None else "|x − x̂|", heat))
+    k = len(x)
+    fig = _figure(1.25 * k + 1.4, 1.3 * len(rows) + (0.4 if title else 0.1))
+    axes = fig.subplots(len(rows), k, squeeze=False)
+    vmax = float(heat.max()) if heat.max() > 0 else 1.0
+    im = None
+    for i, (name, data) in enumerate(rows):
+        for j in range(k):
+            ax = axes[i, j]
+            _hide_ticks(ax)
+            if i == len(rows) - 1:
+                im = ax.imshow(heat[j], cmap="inferno", vmin=0, vmax=vmax)
+            else:
+                img = _display(x[j] if data is None else data[j])
+                ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1)
+        axes[i, 0].set_ylabel(name)
+    fig.colorbar(im, ax=axes[-1, :].tolist(), shrink=0.9, pad=0.01)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_sample_grid(
+    images: Any, path: str | Path, nrow: int = 8, title: str | None = None, pad: int = 2
+) -> Path:
+    """All images tiled in one mosaic, `nrow` images per row; images (N, C, H, W) in [-1, 1]."""
+    x = _images(images)
+    n, _c, h, w = x.shape
+    cols = max(1, min(nrow, n))
+    lines = math.ceil(n / cols)
+    mosaic = np.ones((lines * (h + pad) + pad, cols * (w + pad) + pad, 3), np.float32)
+    for i in range(n):
+        top, left = pad + (i // cols) * (h + pad), pad + (i % cols) * (w + pad)
+        img = _display(x[i])
+        mosaic[top : top + h, left : left + w] = img[..., None] if img.ndim == 2 else img
+    width = min(12.0, max(3.0, 0.9 * cols))
+    height = width * mosaic.shape[0] / mosaic.shape[1] + (0.4 if title else 0.1)
+    fig = _figure(width, height)
+    ax = fig.subplots()
+    ax.imshow(mosaic, interpolation="nearest")
+    ax.axis("off")
+    if title:
+        ax.set_title(title)
+    return _save(fig, path)
+
+
+def plot_class_bars(
+    agg_rows: Sequence[Mapping[str, Any]],
+    path: str | Path,
+    reference: Mapping[tuple, Any] | None = None,
+    metric: str = "auroc",
+    title: str | None = None,
+) -> Path:
+    """Per-class bars of `<metric>_mean` with ±std error bars, one bar colour per model.
+
+    agg_rows: output of `metrics.aggregate`. One panel per (dataset, protocol).
+    reference: published values {(model, cls): value} (or keyed (model, dataset, cls)),
+    marked by a black tick over the matching bar.
+    """
+    if not agg_rows:
+        raise DataError("no aggregated rows to plot")
+    panels = group_rows(agg_rows, ("dataset", "protocol"))
+    models = list(dict.fromkeys(r.get("model") for r in agg_rows))
+    most = max(len({r.get("cls") for r in p}) for p in panels.values())
+    width = float(np.clip(1.2 + 0.35 * most * max(1.5, len(models)), 5.0, 16.0))
+    fig = _figure(width, 3.2 * len(panels) + 0.8)
+    axes = np.atleast_1d(fig.subplots(len(panels), 1, squeeze=False)[:, 0])
+    bar_w = 0.8 / len(models)
+    upper = 0.0
+    for ax, ((dataset, protocol), rows) in zip(axes, panels.items()):
+        classes = list(dict.fromkeys(r.get("cls", "all") for r in rows))
+        where = {(r.get("model"), r.get("cls", "all")): r for r in rows}
+        xs = np.arange(len(classes))
+        for i, model in enumerate(models):
+            got = [where.get((model, c), {}) for c in classes]
+            mean = np.array([float(g.get(f"{metric}_mean", np.nan)) for g in got])
+            std = np.nan_to_num(np.array([float(g.get(f"{metric}_std", 0.0)) for g in got]))
+            pos = xs + (i - (len(models) - 1) / 2) * bar_w
+            ax.bar(
+                pos,
+                np.nan_to_num(mean),
+                bar_w * 0.95,
+                yerr=std,
+                capsize=2,
+                label=str(model) if ax is axes[0] else None,
+                color=f"C{i % 10}",
+            )
+            upper = max(upper, float(np.nanmax(mean + std, initial=0.0)))
+            ref = np.array([reference_value(reference, model, c, dataset) for c in classes])
+            if np.isfinite(ref).any():
+                ax.scatter(
+                    pos,
+                    ref,
+                    marker="_",
+                    s=(bar_w * 300) ** 1.1 + 60,
+                    color="black",
+                    linewidths=2.5,
+                    zorder=4,
+                    label="published" if ax is axes[0] and i == 0 else None,
+                )
+                upper = max(upper, float(np.nanmax(ref)))
+        if metric.endswith("auroc"):
+            ax.axhline(0.5, color="gray", ls=":", lw=1, label="chance" if ax is axes[0] else None)
+        ax.set_xticks(xs, [str(c) for c in classes], rotation=45 if len(classes) > 10 else 0)
+        ax.set_ylabel(LABELS.get(metric, metric))
+        ax.grid(axis="y", alpha=0.3)
+        name = " · ".join(str(v) for v in (dataset, protocol) if v is not None)
+        if name:
+            ax.set_title(name)
+    for ax in axes:
+        ax.set_ylim(0, 1.05 if upper <= 1.0 else upper * 1.1)
+        ax.set_xlabel("class")
+    fig.legend(loc="outside lower center", ncol=min(6, len(models) + 2), frameon=False)
+    fig.suptitle(title or f"{LABELS.get(metric, metric)} per class (mean ± std over seeds)")
+    return _save(fig, path)
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, (float, np.floating)):
+        return f"{float(v):.4f}" if math.isfinite(v) else str(v)
+    return str(v)
+
+
+def _notes(notes: Sequence[str]) -> list[str]:
+    return ["## Notes", "", *[f"- {n}" for n in notes], ""] if notes else []
+
+
+def write_run_report(
+    run_dir: str | Path,
+    *,
+    title: str,
+    metrics: Mapping[str, Any],
+    labels: Any,
+    scores: Any,
+    threshold: float | None = None,
+    images: Any = None,
+    recons: Any = None,
+    maps: Any = None,
+    notes: Sequence[str] = (),
+) -> Path:
+    """Write roc.png, hist.png, recon.png (when images and recons or maps are given) and a
+    report.md embedding them (relative links) with a metrics table and the notes.
+
+    labels (N,) 0/1, scores (N,); images/recons (M, C, H, W) in [-1, 1]; maps (M, H, W).
+    Returns the path of report.md.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    figures = [
+        ("ROC curve", plot_roc(labels, scores, run_dir / "roc.png", title=f"ROC — {title}")),
+        (
+            "Score histograms",
+            plot_histograms(labels, scores, run_dir / "hist.png", threshold, f"Scores — {title}"),
+        ),
+    ]
+    if images is not None and (recons is not None or maps is not None):
+        what = "Inputs, reconstructions and residuals" if recons is not None else "Anomaly maps"
+        figures.append((what, plot_recon_grid(images, recons, run_dir / "recon.png", maps)))
+    lines = [f"# {title}", "", "## Metrics", "", "| metric | value |", "|---|---|"]
+    lines += [f"| {k} | {_cell(v)} |" for k, v in metrics.items()]
+    if threshold is not None and "threshold" not in metrics:
+        lines.append(f"| threshold | {_cell(float(threshold))} |")
+    lines += ["", "## Figures", ""]
+    for caption, fig_path in figures:
+        lines += [f"![{caption}]({fig_path.name})", ""]
+    lines += _notes(notes)
+    report = run_dir / "report.md"
+    report.write_text("\n".join(lines), encoding="utf-8")
+    return report
+
+
+DEFAULT_METRICS = ("auroc", "auprc", "f1", "pixel_auroc", "seconds")
+
+
+def write_bench_report(
+    out_dir: str | Path,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    title: str,
+    reference: Mapping[tuple, Any] | None = None,
+    notes: Sequence[str] = (),
+    metrics: Sequence[str] | None = None,
+) -> Path:
+    """Write results.csv (the runs), results.md (aggregated over seeds), bars.png and
+    report.md (aggregated table, per-class pivot beside published values, bar chart, notes).
+
+    rows: one dict per run (model, dataset, protocol, cls, seed, auroc, ...).
+    metrics: the columns to aggregate (default: those of auroc, auprc, f1, pixel_auroc,
+    seconds that the rows have). Returns the path of report.md.
+    """
+    if not rows:
+        raise DataError("no result rows to report")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if metrics is None:
+        metrics = [m for m in DEFAULT_METRICS if any(m in r for r in rows)] or ["auroc"]
+    by = [k for k in KEYS if any(k in r for r in rows)]
+    agg = aggregate(rows, by=by, metrics=metrics)
+    write_csv(rows, out_dir / "results.csv")
+    table = to_markdown(agg, columns=by, metrics=metrics)
+    (out_dir / "results.md").write_text(table, encoding="utf-8")
+    main = metrics[0]
+    plot_class_bars(agg, out_dir / "bars.png", reference=reference, metric=main)
+    models = ", ".join(str(m) for m in dict.fromkeys(r.get("model") for r in rows))
+    seeds = ", ".join(sorted({str(r["seed"]) for r in rows if r.get("seed") is not None}))
+    runs = f"{len(rows)} runs; models: {models}" + (f"; seeds: {seeds}." if seeds else ".")
+    lines = [f"# {title}", "", runs, "", "## Results (mean ± std over seeds)", "", table]
+    if "cls" in by and "model" in by:
+        lines += [f"## {main} per class" + (" beside published values" if reference else ""), ""]
+        for (dataset, protocol), part in group_rows(agg, ("dataset", "protocol")).items():
+            name = " · ".join(str(v) for v in (dataset, protocol) if v is not None)
+            if name:
+                lines += [f"### {name}", ""]
+            lines += [pivot_markdown(part, metric=main, reference=reference)]
+    lines += [
+        f"![{main} per class](bars.png)",
+        "",
+        ("Files: [results.csv](results.csv), [results.md](results.md)."),
+        "",
+    ]
+    lines += _notes(notes)
+    report = out_dir / "report.md"
+    report.write_text("\n".join(lines), encoding="utf-8")
+    return report

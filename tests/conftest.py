@@ -1,0 +1,34 @@
+"""Shared test fixtures."""
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture
+def make_cifar_batches() -> Callable[..., dict[str, tuple[np.ndarray, list[int]]]]:
+    """Returns make(folder, n=6, protocol=4): writes tiny fake CIFAR-10 pickle batches
+    (data_batch_1..5, test_batch, batches.meta) into folder; returns name -> (data, labels)."""
+
+    def make(folder: Path, n: int = 6, protocol: int = 4) -> dict[str, tuple[np.ndarray, list]]:
+        folder.mkdir(parents=True, exist_ok=True)
+        rng = np.random.default_rng(0)
+        written = {}
+        for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+            data = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
+            labels = [int(v) for v in rng.integers(0, 10, n)]
+            table = {b"batch_label": name.encode(), b"labels": labels, b"data": data,
+                     b"filenames": [f"img_{i}.png".encode() for i in range(n)]}
+            (folder / name).write_bytes(pickle.dumps(table, protocol=protocol))
+            written[name] = (data, labels)
+        names = [b"airplane", b"automobile", b"bird", b"cat", b"deer", b"dog", b"frog",
+                 b"horse", b"ship", b"truck"]
+        meta = {b"label_names": names, b"num_vis": 3072, b"num_cases_per_batch": n}
+        (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=protocol))
+        return written
+
+    return make
