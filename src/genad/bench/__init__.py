@@ -1,0 +1,4 @@
+"""Benchmark runners (models x classes x seeds) and the published reference figures."""
+from genad.bench.runner import bench
+
+__all__ = ["bench"]

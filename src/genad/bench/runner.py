@@ -1,0 +1,162 @@
+"""Benchmarks: models x classes x seeds over one data set and protocol.
+
+Each cell is an ordinary run folder (`experiment.run`) under out/<model>/<class>/seed<s>;
+a cell whose run finished is read back, not rerun, so an interrupted benchmark resumes
+where it stopped. The end product is results.csv, results.md and report.md with the
+published figures beside ours where a reference exists.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from genad import data as gdata
+from genad import experiment, report
+from genad.errors import ConfigError
+
+
+def parse_classes(classes: str | Sequence[int | str], n_classes: int | None) -> list[int | str]:
+    """ "all" -> every class index; "0,3,5" -> [0, 3, 5]; names are kept as names."""
+    if isinstance(classes, str):
+        if classes == "all":
+            if not n_classes:
+                raise ConfigError("--classes all needs a labelled data set")
+            return list(range(n_classes))
+        classes = [c.strip() for c in classes.split(",") if c.strip()]
+    return [int(c) if str(c).lstrip("-").isdigit() else c for c in classes]
+
+
+def _reference(models: Sequence[str], spec: str, protocol: str) -> dict[tuple, float] | None:
+    """Published AUROCs {(model, cls): value} for this data set and protocol, where known."""
+    try:
+        from genad.bench.reference import reference_dict
+    except ImportError:
+        return None
+    dataset = spec.partition(":")[0].lower()
+    ref: dict[tuple, float] = {}
+    for m in models:
+        # rows key classes as text ("3"), the reference as numbers
+        ref.update({(k[0], str(k[1])): v for k, v in reference_dict(m, dataset, protocol).items()})
+    return ref or None
+
+
+def bench(
+    models: Sequence[str],
+    spec: str,
+    *,
+    protocol: str,
+    classes: str | Sequence[int | str] = "all",
+    seeds: Sequence[int] = (0, 1, 2),
+    params: dict[str, Any] | None = None,
+    out: str | Path,
+    size: int | None = None,
+    download: bool = False,
+    select_on_test: bool = False,
+    quiet: bool = False,
+    train_limit: int | None = None,  # train on a seeded subset of at most this many images
+) -> Path:
+    """Run every (model, class, seed) cell not yet finished and write the report; returns
+    the path of report.md."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    out = Path(out).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    if protocol == "mvtec":
+        cls_list: list[int | str] = ["all"]
+    else:
+        raw = gdata.load(spec, size=size, download=download)
+        cls_list = parse_classes(classes, len(raw.classes))
+    cells = [(m, c, s) for m in models for c in cls_list for s in seeds]
+    rows: list[dict[str, Any]] = []
+    with Progress(
+        TextColumn("[bold]bench"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[cell]}"),
+        TimeElapsedColumn(),
+        disable=quiet,
+    ) as bar:
+        task = bar.add_task("bench", total=len(cells), cell="")
+        for model, cls, seed in cells:
+            bar.update(task, cell=f"{model} class {cls} seed {seed}")
+            cell_dir = out / model / str(cls) / f"seed{seed}"
+            done = cell_dir / experiment.FINISHED
+            if done.exists():
+                result = json.loads(done.read_text())
+            else:
+                split = gdata.load(
+                    spec,
+                    protocol=protocol,
+                    cls=None if cls == "all" else cls,
+                    seed=seed,
+                    size=size,
+                    download=download,
+                )
+                if train_limit is not None and len(split.train) > train_limit:
+                    keep = torch.randperm(
+                        len(split.train), generator=torch.Generator().manual_seed(seed)
+                    )
+                    split.train = split.train.subset(keep[:train_limit])
+                result = experiment.run(
+                    model,
+                    split,
+                    params=dict(params or {}, seed=seed),
+                    out=cell_dir,
+                    data=spec,
+                    overwrite=True,
+                    select_on_test=select_on_test,
+                )
+            rows.append(
+                {
+                    "model": model,
+                    "dataset": spec.partition(":")[0],
+                    "protocol": protocol,
+                    "cls": str(cls),
+                    "seed": seed,
+                    **{
+                        k: result[k]
+                        for k in (
+                            "auroc",
+                            "auprc",
+                            "best_f1",
+                            "f1",
+                            "pixel_auroc",
+                            "auroc_test_selected",
+                            "fit_seconds",
+                            "train_img_per_s",
+                        )
+                        if k in result
+                    },
+                }
+            )
+            bar.advance(task)
+    metrics = [
+        m
+        for m in ("auroc", "auroc_test_selected", "auprc", "best_f1", "pixel_auroc", "fit_seconds")
+        if any(m in r for r in rows)
+    ]
+    notes = [
+        f"Protocol {protocol}; data {spec}; seeds {', '.join(map(str, seeds))}; "
+        f"parameters {json.dumps(params or {})}"
+        + (f"; training images limited to {train_limit} a run." if train_limit else "."),
+        "auroc is the final model's. Published values come from bench/reference.py with "
+        "their sources; compare like with like (same protocol).",
+    ]
+    if select_on_test:
+        notes.append(
+            "auroc_test_selected = best test AUROC over epochs (test-set model "
+            "selection, as the GANomaly reference code reports): optimistic."
+        )
+    return report.write_bench_report(
+        out,
+        rows,
+        title=f"{', '.join(models)} on {spec} ({protocol})",
+        reference=_reference(models, spec, protocol),
+        notes=notes,
+        metrics=metrics,
+    )
