@@ -186,8 +186,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from genad import data, experiment
+    from genad import data, experiment, registry
 
+    registry.get(args.model)  # an unknown name fails before any data is read
     split = data.load(
         args.data,
         protocol=args.protocol,
@@ -287,7 +288,11 @@ def _write_maps(det: Any, images: Any, paths: list[Path], folder: Path) -> None:
 def cmd_bench(args: argparse.Namespace) -> int:
     from genad.bench import bench
 
+    from genad import registry
+
     models = [m.strip() for m in args.models.split(",") if m.strip()]
+    for m in models:
+        registry.get(m)
     rep = bench(
         models,
         args.data,

@@ -1,0 +1,123 @@
+"""The `genad` command end to end, on the bundled digits with tiny networks."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from genad.cli import main
+
+TINY = ["--image-size", "16", "--param", "width=8", "--epochs", "1", "--batch-size", "32"]
+
+
+def run_cli(*args: str) -> int:
+    return main([str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("run") / "ae3"
+    assert run_cli("train", "ae", "--data", "digits", "--cls", "3", "--out", out, "--quiet", *TINY) == 0
+    return out
+
+
+def test_train_writes_a_complete_run_folder(trained_run: Path) -> None:
+    for name in ("config.json", "metrics.jsonl", "model.safetensors", "model.json", "scores.csv",
+                 "result.json", "report.md", "roc.png", "hist.png", "recon.png"):
+        assert (trained_run / name).is_file(), name
+    assert not list(trained_run.glob("checkpoint-*")), "checkpoints outlive a finished run"
+    config = json.loads((trained_run / "config.json").read_text())
+    assert config["params"]["image_size"] == 16 and config["versions"]["torch"]
+    result = json.loads((trained_run / "result.json").read_text())
+    assert 0.0 <= result["auroc"] <= 1.0
+    with (trained_run / "scores.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == config["test_images"]
+
+
+def test_train_refuses_to_overwrite_a_finished_run(trained_run: Path, capsys) -> None:
+    code = run_cli("train", "ae", "--cls", "3", "--out", trained_run, "--quiet", *TINY)
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err.startswith("genad: error:") and "--overwrite" in err and "\n" not in err
+
+
+def test_score_folder_to_csv_and_json_with_maps(trained_run: Path, tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(3):  # odd sizes and colour: converted to the model's grey input
+        Image.fromarray(rng.integers(0, 255, (20 + i, 24, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    out_csv, out_json = tmp_path / "s.csv", tmp_path / "s.json"
+    assert run_cli("score", trained_run, folder, "--out", out_csv, "--maps", tmp_path / "maps") == 0
+    with out_csv.open() as f:
+        rows = list(csv.DictReader(f))
+    assert [Path(r["path"]).name for r in rows] == ["0.png", "1.png", "2.png"]
+    assert all(0 <= float(r["calibrated"]) <= 1 and r["anomalous"] in "01" for r in rows)
+    assert len(list((tmp_path / "maps").glob("*_map.png"))) == 3
+    assert run_cli("score", trained_run, folder / "0.png", "--out", out_json) == 0
+    data = json.loads(out_json.read_text())
+    assert len(data["scores"]) == 1 and "threshold" in data
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["score", "RUN", "CORRUPT"], "cannot read image"),
+        (["score", "RUN", "/no/such/folder"], "does not exist"),
+        (["score", "/no/such/run", "CORRUPT"], "holds no genad model"),
+        (["train", "ae", "--data", "folder:/no/such/folder", "--out", "OUT"], "does not exist"),
+        (["train", "no-such-model", "--out", "OUT"], "unknown model"),
+        (["train", "ae", "--cls", "42", "--out", "OUT"], "unknown class"),
+    ],
+)
+def test_user_errors_print_one_line_and_exit_2(args, words, trained_run, tmp_path, capsys) -> None:
+    corrupt = tmp_path / "bad.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n this is not an image")
+    subs = {"RUN": str(trained_run), "CORRUPT": str(corrupt), "OUT": str(tmp_path / "o")}
+    code = run_cli(*[subs.get(a, a) for a in args], *(TINY if args[0] == "train" else []))
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err.startswith("genad: error:") and words in err and "\n" not in err
+    assert "Traceback" not in err
+
+
+def test_bench_writes_a_table_and_resumes(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "bench"
+    args = ["bench", "ae", "--data", "digits", "--classes", "1,3", "--seeds", "1", "--out", out,
+            "--quiet", *TINY]
+    assert run_cli(*args) == 0
+    first = capsys.readouterr().out
+    assert "| ae" in first
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert sorted(r["cls"] for r in rows) == ["1", "3"]
+    assert (out / "bars.png").is_file() and (out / "report.md").is_file()
+    mtime = (out / "ae" / "1" / "seed0" / "model.safetensors").stat().st_mtime
+    assert run_cli(*args) == 0  # finished cells are read back, not retrained
+    assert (out / "ae" / "1" / "seed0" / "model.safetensors").stat().st_mtime == mtime
+    assert list(csv.DictReader((out / "results.csv").open())) == rows
+
+
+def test_models_and_datasets_list(capsys) -> None:
+    assert run_cli("models", "-v") == 0
+    out = capsys.readouterr().out
+    assert "ganomaly" in out and "w_con = 50.0" in out
+    assert run_cli("datasets") == 0
+    assert "mnist:PATH" in capsys.readouterr().out
+
+
+def test_demo_runs_and_prints_auroc(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "genad", "demo", "--epochs", "1", "--quiet", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "AUROC" in proc.stdout and "ganomaly" in proc.stdout
+    assert (tmp_path / "report.md").is_file() and (tmp_path / "ganomaly" / "model.json").is_file()
