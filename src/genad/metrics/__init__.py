@@ -11,6 +11,24 @@ from genad.metrics.anomaly import (
     roc_curve,
     summary,
 )
+from genad.metrics.disentangle import (
+    beta_vae_score,
+    dci,
+    dci_completeness,
+    dci_disentanglement,
+    discretize,
+    factor_vae_score,
+    mig,
+    mutual_info_matrix,
+    sap,
+)
+from genad.metrics.fid import FeatureStats, fid_from_features, frechet_distance
+from genad.metrics.info import (
+    categorical_mi_lower_bound,
+    discrete_total_correlation,
+    gaussian_mi_lower_bound,
+    gaussian_total_correlation,
+)
 from genad.metrics.tables import (
     aggregate,
     pivot_markdown,
@@ -21,6 +39,22 @@ from genad.metrics.tables import (
 )
 
 __all__ = [
+    "FeatureStats",
+    "beta_vae_score",
+    "categorical_mi_lower_bound",
+    "dci",
+    "dci_completeness",
+    "dci_disentanglement",
+    "discrete_total_correlation",
+    "discretize",
+    "factor_vae_score",
+    "fid_from_features",
+    "frechet_distance",
+    "gaussian_mi_lower_bound",
+    "gaussian_total_correlation",
+    "mig",
+    "mutual_info_matrix",
+    "sap",
     "aggregate",
     "auprc",
     "auroc",
