@@ -4,6 +4,7 @@ from __future__ import annotations
 import pickle
 from collections.abc import Callable
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 import pytest
@@ -32,3 +33,28 @@ def make_cifar_batches() -> Callable[..., dict[str, tuple[np.ndarray, list[int]]
         return written
 
     return make
+
+
+# ---- models and the training engine ---------------------------------------------------------
+SMALL = {"image_size": 16, "width": 8, "epochs": 1, "batch_size": 16, "seed": 0}
+
+
+@pytest.fixture(scope="session")
+def small_settings() -> MappingProxyType:
+    """Settings every registered detector accepts and that train in a fraction of a second:
+    16x16 networks of width 8, one epoch, batches of 16, seed 0 (read-only)."""
+    return MappingProxyType(SMALL)
+
+
+@pytest.fixture
+def small_kwargs(small_settings) -> dict:
+    """`small_settings` as a fresh dict a test may change."""
+    return dict(small_settings)
+
+
+@pytest.fixture(scope="session")
+def digits16():
+    """(64, 1, 16, 16) uint8 torch tensor: the first 64 bundled digits at 16x16."""
+    import genad
+
+    return genad.data.load("digits", size=16).images[:64].clone()

@@ -24,13 +24,26 @@ def run_cli(*args: str) -> int:
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("run") / "ae3"
-    assert run_cli("train", "ae", "--data", "digits", "--cls", "3", "--out", out, "--quiet", *TINY) == 0
+    assert (
+        run_cli("train", "ae", "--data", "digits", "--cls", "3", "--out", out, "--quiet", *TINY)
+        == 0
+    )
     return out
 
 
 def test_train_writes_a_complete_run_folder(trained_run: Path) -> None:
-    for name in ("config.json", "metrics.jsonl", "model.safetensors", "model.json", "scores.csv",
-                 "result.json", "report.md", "roc.png", "hist.png", "recon.png"):
+    for name in (
+        "config.json",
+        "metrics.jsonl",
+        "model.safetensors",
+        "model.json",
+        "scores.csv",
+        "result.json",
+        "report.md",
+        "roc.png",
+        "hist.png",
+        "recon.png",
+    ):
         assert (trained_run / name).is_file(), name
     assert not list(trained_run.glob("checkpoint-*")), "checkpoints outlive a finished run"
     config = json.loads((trained_run / "config.json").read_text())
@@ -54,7 +67,9 @@ def test_score_folder_to_csv_and_json_with_maps(trained_run: Path, tmp_path: Pat
     folder = tmp_path / "imgs"
     folder.mkdir()
     for i in range(3):  # odd sizes and colour: converted to the model's grey input
-        Image.fromarray(rng.integers(0, 255, (20 + i, 24, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+        Image.fromarray(rng.integers(0, 255, (20 + i, 24, 3), dtype=np.uint8)).save(
+            folder / f"{i}.png"
+        )
     out_csv, out_json = tmp_path / "s.csv", tmp_path / "s.json"
     assert run_cli("score", trained_run, folder, "--out", out_csv, "--maps", tmp_path / "maps") == 0
     with out_csv.open() as f:
@@ -91,8 +106,20 @@ def test_user_errors_print_one_line_and_exit_2(args, words, trained_run, tmp_pat
 
 def test_bench_writes_a_table_and_resumes(tmp_path: Path, capsys) -> None:
     out = tmp_path / "bench"
-    args = ["bench", "ae", "--data", "digits", "--classes", "1,3", "--seeds", "1", "--out", out,
-            "--quiet", *TINY]
+    args = [
+        "bench",
+        "ae",
+        "--data",
+        "digits",
+        "--classes",
+        "1,3",
+        "--seeds",
+        "1",
+        "--out",
+        out,
+        "--quiet",
+        *TINY,
+    ]
     assert run_cli(*args) == 0
     first = capsys.readouterr().out
     assert "| ae" in first
@@ -116,7 +143,9 @@ def test_models_and_datasets_list(capsys) -> None:
 def test_demo_runs_and_prints_auroc(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "genad", "demo", "--epochs", "1", "--quiet", "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     assert "AUROC" in proc.stdout and "ganomaly" in proc.stdout

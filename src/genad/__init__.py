@@ -1,11 +1,12 @@
 """genad: generative anomaly detection and unsupervised attribute discovery for images.
 
-    import genad
-    split = genad.data.load("digits", protocol="leave-one-out", cls=3)
-    det = genad.create("ganomaly", epochs=15).fit(split.train)
-    scores = det.decision_function(split.test)      # (N,), higher = more anomalous
-    genad.metrics.auroc(split.test.labels, scores)
+import genad
+split = genad.data.load("digits", protocol="leave-one-out", cls=3)
+det = genad.create("ganomaly", epochs=15).fit(split.train)
+scores = det.decision_function(split.test)      # (N,), higher = more anomalous
+genad.metrics.auroc(split.test.labels, scores)
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -17,7 +18,7 @@ from genad.errors import GenadError  # noqa: E402
 
 
 def create(model: str, **params: Any) -> Any:
-    """A new, unfitted detector: `model` is a registered name (see `models()`); params
+    """A new, unfitted detector: `model` is a registered name (see `list_models()`); params
     override the paper's defaults in its config dataclass."""
     from genad import registry
 
@@ -31,10 +32,11 @@ def load(path: str, device: str | None = None) -> Any:
     return load_detector(path, device)
 
 
-def models() -> list[str]:
+def list_models() -> list[str]:
+    """The registered model names. (Not `genad.models`: that is the package of models.)"""
     from genad import registry
 
     return registry.names()
 
 
-__all__ = ["create", "load", "models", "data", "metrics", "GenadError", "__version__"]
+__all__ = ["create", "load", "list_models", "data", "metrics", "GenadError", "__version__"]

@@ -286,9 +286,8 @@ def _write_maps(det: Any, images: Any, paths: list[Path], folder: Path) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from genad.bench import bench
-
     from genad import registry
+    from genad.bench import bench
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     for m in models:

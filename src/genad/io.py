@@ -4,6 +4,7 @@ Never pickle: loading a model file cannot run code. Every write goes to a tempor
 first and is moved into place with os.replace, so a killed process leaves either the old
 file or the new one, never half of one.
 """
+
 from __future__ import annotations
 
 import json
@@ -67,7 +68,9 @@ def unflatten_state(skel: Any, tensors: dict[str, torch.Tensor]) -> Any:
 def save_detector(det: Any, folder: Path) -> Path:
     """folder/model.safetensors (weights + calibration scores) and folder/model.json."""
     folder.mkdir(parents=True, exist_ok=True)
-    tensors = {f"{name}.{k}": v for name, net in det.nets_.items() for k, v in net.state_dict().items()}
+    tensors = {
+        f"{name}.{k}": v for name, net in det.nets_.items() for k, v in net.state_dict().items()
+    }
     tensors["calibration_scores"] = torch.from_numpy(np.asarray(det.calibration_scores_))
     atomic_save_tensors(tensors, folder / "model.safetensors")
     meta = {

@@ -5,6 +5,7 @@ It knows nothing about a model beyond the Detector hooks: `nets_`, `optimizers_`
 training under torchrun (gradients averaged over ranks, rank 0 logs and saves), the rich
 progress bar, JSON-lines metrics, atomic safetensors checkpoints and resume.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -13,9 +14,10 @@ import math
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -43,7 +45,9 @@ def pick_device(device: str = "auto") -> torch.device:
     except RuntimeError:
         raise ConfigError(f"unknown device {device!r}: use auto, cpu, cuda or cuda:N") from None
     if d.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device cuda was asked for but no CUDA GPU is available: use --device cpu")
+        raise ConfigError(
+            "device cuda was asked for but no CUDA GPU is available: use --device cpu"
+        )
     return d
 
 
@@ -94,10 +98,18 @@ def _checkpoint_state(model: Any, epoch: int, step: int) -> tuple[dict[str, torc
     for name, net in model.nets_.items():
         for k, v in net.state_dict().items():
             tensors[f"net.{name}.{k}"] = v
-    opt = {n: io.flatten_state(o.state_dict(), f"opt.{n}", tensors) for n, o in model.optimizers_.items()}
+    opt = {
+        n: io.flatten_state(o.state_dict(), f"opt.{n}", tensors)
+        for n, o in model.optimizers_.items()
+    }
     tensors["rng.torch"] = torch.get_rng_state()
-    meta = {"epoch": epoch, "step": step, "optimizers": opt, "model": model.name,
-            "config": model.config_dict()}
+    meta = {
+        "epoch": epoch,
+        "step": step,
+        "optimizers": opt,
+        "model": model.name,
+        "config": model.config_dict(),
+    }
     return tensors, meta
 
 
@@ -145,12 +157,21 @@ class _Progress:
         self.bar = None
         if quiet:
             return
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeRemainingColumn)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
 
         self.bar = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}"), TimeRemainingColumn(), transient=False,
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeRemainingColumn(),
+            transient=False,
         )
         self.task = self.bar.add_task(title, total=total, info="")
         self.bar.start()
@@ -164,7 +185,7 @@ class _Progress:
             self.bar.stop()
 
 
-# ---- the loop -------------------------------------------------------------------------------------
+# ---- the loop ---------------------------------------------------------------------------------
 def fit(
     model: Any,
     x: torch.Tensor,
@@ -208,7 +229,9 @@ def fit(
             "process: lower --batch-size"
         )
     autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if device.type == "cuda"
+        else contextlib.nullcontext()
     )
     history: list[dict] = []
     progress = _Progress(cfg.epochs * steps_per_epoch, model.name, quiet or not w.main)
@@ -227,7 +250,8 @@ def fit(
                 with autocast:
                     losses = model.train_step(batch)
                 for k, v in losses.items():
-                    sums[k] = sums.get(k, 0.0) + v.detach().float()
+                    v = v.detach().float() if torch.is_tensor(v) else torch.tensor(float(v))
+                    sums[k] = sums.get(k, 0.0) + v
                 step += 1
                 seen += len(batch)
                 if (i + 1) % log_every == 0 or i + 1 == steps_per_epoch:
@@ -239,16 +263,22 @@ def fit(
                             "lower the learning rate or check the input images"
                         )
                     rate = seen * w.size / (time.perf_counter() - t0)
-                    info = " ".join(f"{k} {v:.3g}" for k, v in means.items()) + f" | {rate:.0f} img/s"
+                    info = (
+                        " ".join(f"{k} {v:.3g}" for k, v in means.items()) + f" | {rate:.0f} img/s"
+                    )
                     progress.update(epoch * steps_per_epoch + i + 1, info)
             if w.size > 1:  # keep BatchNorm statistics identical on every rank
                 for net in model.nets_.values():
                     for b in net.buffers():
                         dist.broadcast(b.data, 0)
             seconds = time.perf_counter() - t0
-            record = {"epoch": epoch + 1, "step": step, "seconds": round(seconds, 3),
-                      "img_per_s": round(seen * w.size / seconds, 1),
-                      **{k: float(v) / steps_per_epoch for k, v in sums.items()}}
+            record = {
+                "epoch": epoch + 1,
+                "step": step,
+                "seconds": round(seconds, 3),
+                "img_per_s": round(seen * w.size / seconds, 1),
+                **{k: float(v) / steps_per_epoch for k, v in sums.items()},
+            }
             if on_epoch_end is not None:
                 record.update(on_epoch_end(epoch + 1, model) or {})
             history.append(record)

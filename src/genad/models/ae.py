@@ -1,5 +1,6 @@
 """Convolutional autoencoder: the plainest generative detector. Score = mean squared
 reconstruction error; the per-pixel squared error is the anomaly map."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

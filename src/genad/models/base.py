@@ -10,13 +10,14 @@ and provides:
     pixel_map(x)         -> (B, H, W) or None     (models that localise)
 Everything else (training loop, devices, calibration, save/load) lives here and in train.py.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import json
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 import numpy as np
@@ -68,20 +69,16 @@ class Detector(ABC):
 
     # ---- hooks for subclasses -------------------------------------------------------------
     @abstractmethod
-    def build(self, channels: int) -> dict[str, nn.Module]:
-        ...
+    def build(self, channels: int) -> dict[str, nn.Module]: ...
 
     @abstractmethod
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        ...
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]: ...
 
     @abstractmethod
-    def train_step(self, x: torch.Tensor) -> dict[str, float]:
-        ...
+    def train_step(self, x: torch.Tensor) -> dict[str, float]: ...
 
     @abstractmethod
-    def score(self, x: torch.Tensor) -> torch.Tensor:
-        ...
+    def score(self, x: torch.Tensor) -> torch.Tensor: ...
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor | None:
         return None
@@ -120,6 +117,7 @@ class Detector(ABC):
         x = as_images(data)
         if len(x) < 10:
             raise DataError(f"{self.name} needs at least 10 normal training images, got {len(x)}")
+        self.input_size_ = tuple(int(s) for s in x.shape[-2:])  # the images' own size
         x = resize(x, self.config.image_size)
         gen = torch.Generator().manual_seed(self.config.seed)
         perm = torch.randperm(len(x), generator=gen)
@@ -127,7 +125,6 @@ class Detector(ABC):
         x_cal, x_fit = x[perm[:n_cal]], x[perm[n_cal:]]
 
         self.channels_ = int(x.shape[1])
-        self.input_size_ = tuple(int(s) for s in x.shape[-2:])
         train.seed_everything(self.config.seed)
         self.device_ = train.pick_device(self.config.device)
         self.nets_ = {k: v.to(self.device_) for k, v in self.build(self.channels_).items()}
@@ -142,7 +139,11 @@ class Detector(ABC):
         """Store the sorted scores of held-out normal images and set `threshold_` from them."""
         s = np.sort(self._scores(normal))
         self.calibration_scores_ = s
-        q = 1 - self.config.contamination if self.config.contamination else self.config.threshold_quantile
+        q = (
+            1 - self.config.contamination
+            if self.config.contamination
+            else self.config.threshold_quantile
+        )
         self.threshold_ = float(np.quantile(s, q))
 
     def decision_function(self, data: ImageSet | torch.Tensor | np.ndarray) -> np.ndarray:
@@ -157,7 +158,9 @@ class Detector(ABC):
     def calibrated_score(self, data: ImageSet | torch.Tensor | np.ndarray) -> np.ndarray:
         """(N,) in [0, 1]: the share of held-out normal images that scored lower."""
         s = self.decision_function(data)
-        return np.searchsorted(self.calibration_scores_, s, side="left") / len(self.calibration_scores_)
+        return np.searchsorted(self.calibration_scores_, s, side="left") / len(
+            self.calibration_scores_
+        )
 
     def anomaly_map(self, data: ImageSet | torch.Tensor | np.ndarray) -> np.ndarray:
         """(N, H, W) float32 per-pixel anomaly, at the input's size. Raises for models that
@@ -195,7 +198,9 @@ class Detector(ABC):
     # ---- internals --------------------------------------------------------------------------
     def _check_fitted(self) -> None:
         if not hasattr(self, "nets_"):
-            raise NotFittedError(f"this {self.name} detector is not fitted: call fit() or genad.load()")
+            raise NotFittedError(
+                f"this {self.name} detector is not fitted: call fit() or genad.load()"
+            )
 
     def _prepare(self, data: Any) -> torch.Tensor:
         x = as_images(data)

@@ -8,11 +8,13 @@ discriminator is trained to tell x from x_hat; the generator minimises
 The anomaly score is the latent distance mean((z - z_hat)^2), as the authors' code computes it
 (the square and the 1/nz factor leave the ranking of ||z - z_hat|| unchanged).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
@@ -56,11 +58,20 @@ def discriminator_step(det: Detector, d_real: torch.Tensor, x_hat: torch.Tensor)
     net_d = det.nets_["d"]
     d_fake, _ = net_d(x_hat.detach())
     loss = 0.5 * (
-        F.binary_cross_entropy_with_logits(d_real.float(), torch.ones_like(d_real, dtype=torch.float))
-        + F.binary_cross_entropy_with_logits(d_fake.float(), torch.zeros_like(d_fake, dtype=torch.float))
+        F.binary_cross_entropy_with_logits(
+            d_real.float(), torch.ones_like(d_real, dtype=torch.float)
+        )
+        + F.binary_cross_entropy_with_logits(
+            d_fake.float(), torch.zeros_like(d_fake, dtype=torch.float)
+        )
     )
     det.optimize(loss, "d")
-    if loss.item() < 1e-5:
+    overall = loss.detach().float()
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        overall = overall.clone()  # decide on the loss of the whole (all-rank) batch, so that
+        dist.all_reduce(overall)  # every rank re-initialises D together or none does
+        overall /= dist.get_world_size()
+    if overall.item() < 1e-5:
         net_d.apply(init_dcgan_weights)
     return loss.detach()
 
@@ -88,8 +99,10 @@ class GANomaly(Detector):
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         c = self.config
-        return {k: torch.optim.Adam(n.parameters(), c.lr, betas=(c.beta1, 0.999))
-                for k, n in self.nets_.items()}
+        return {
+            k: torch.optim.Adam(n.parameters(), c.lr, betas=(c.beta1, 0.999))
+            for k, n in self.nets_.items()
+        }
 
     def train_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         c, g, d = self.config, self.nets_["g"], self.nets_["d"]

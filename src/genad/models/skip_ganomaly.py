@@ -6,6 +6,7 @@ x_hat. The generator minimises
 with f the discriminator's last feature map. Score (Sec. 3.3):
     0.9 * mean((x - x_hat)^2) + 0.1 * mean((f(x) - f(x_hat))^2).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -37,16 +38,20 @@ class SkipGANomaly(Detector):
 
     def build(self, channels: int) -> dict[str, nn.Module]:
         c = self.config
-        nets = {"g": UNet(c.image_size, channels, c.width),
-                "d": DCDiscriminator(c.image_size, channels, c.width)}
+        nets = {
+            "g": UNet(c.image_size, channels, c.width),
+            "d": DCDiscriminator(c.image_size, channels, c.width),
+        }
         for net in nets.values():
             net.apply(init_dcgan_weights)
         return nets
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         c = self.config
-        return {k: torch.optim.Adam(n.parameters(), c.lr, betas=(c.beta1, 0.999))
-                for k, n in self.nets_.items()}
+        return {
+            k: torch.optim.Adam(n.parameters(), c.lr, betas=(c.beta1, 0.999))
+            for k, n in self.nets_.items()
+        }
 
     def train_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         c, g, d = self.config, self.nets_["g"], self.nets_["d"]
@@ -55,7 +60,9 @@ class SkipGANomaly(Detector):
         frozen(d)
         d_fake, f_fake = d(x_hat)
         frozen(d, False)
-        adv = F.binary_cross_entropy_with_logits(d_fake.float(), torch.ones_like(d_fake, dtype=torch.float))
+        adv = F.binary_cross_entropy_with_logits(
+            d_fake.float(), torch.ones_like(d_fake, dtype=torch.float)
+        )
         con = (x - x_hat.float()).abs().mean()
         lat = (f_real.detach().float() - f_fake.float()).pow(2).mean()
         self.optimize(c.w_adv * adv + c.w_con * con + c.w_lat * lat, "g")
