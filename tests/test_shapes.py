@@ -284,3 +284,20 @@ def test_loader_on_the_real_subset(real):
                                   real["latents_values"][rows].astype(np.float32))
     np.testing.assert_array_equal(data.images[:, 0].numpy(), real["imgs"][rows] * 255)
     np.testing.assert_array_equal(data.labels.numpy(), real["latents_classes"][rows, 0])
+
+
+def test_load_specs_for_shapes() -> None:
+    import genad
+    from genad.errors import ConfigError
+
+    a = genad.data.load("shapes:300", size=32)
+    b = genad.data.load("shapes:300", size=32)
+    assert a.images.shape == (300, 1, 32, 32) and a.factors.shape == (300, 5)
+    assert torch.equal(a.images, b.images)  # the seed fixes the sample
+    assert set(a.images.unique().tolist()) <= {0, 255}  # shrinking keeps sprites binary
+    split = genad.data.load("shapes:600", protocol="one-vs-rest", cls="heart", seed=1)
+    assert (split.train.targets == 2).all() and split.test.labels.sum() > 0
+    with pytest.raises(ConfigError):
+        genad.data.load("shapes:lots")
+    with pytest.raises(ConfigError):
+        genad.data.load("dsprites")  # needs a path

@@ -33,6 +33,13 @@ _SOURCES = [
     {"name": "folder", "spec": "folder:PATH", "needs": "images (png/jpg/jpeg/bmp/tif) under "
      "PATH; one subfolder per class for the protocols", "protocols": _LABELLED,
      "download": False},
+    {"name": "shapes", "spec": "shapes[:N]", "needs": "nothing: procedural dSprites-style "
+     "sprites (3 shapes x 6 scales x 40 orientations x 32x32 positions, 64x64) with exact "
+     "factors; N images (default 20,000) drawn under the seed", "protocols": _LABELLED,
+     "download": False},
+    {"name": "dsprites", "spec": "dsprites:PATH", "needs": "the dSprites .npz (or a subset "
+     ".npz with the same keys) at PATH or in folder PATH; the full file needs ~3 GB of memory",
+     "protocols": _LABELLED, "download": False},
     {"name": "mvtec", "spec": "mvtec:PATH", "needs": "one MVTec AD category: train/good, "
      "test/<type>, ground_truth/<type>/*_mask.png", "protocols": ["mvtec"], "download": False},
     {"name": "masks", "spec": "masks:PATH", "needs": "category folders of images with a .png "
@@ -41,7 +48,8 @@ _SOURCES = [
 ]
 _NAMES = [s["name"] for s in _SOURCES]
 _ALIASES = {"fashion_mnist": "fashion-mnist", "fmnist": "fashion-mnist", "cifar-10": "cifar10",
-            "cifar": "cifar10", "mvtec-ad": "mvtec", "mask": "masks"}
+            "cifar": "cifar10", "mvtec-ad": "mvtec", "mask": "masks", "dsprite": "dsprites",
+            "sprites": "shapes"}
 
 
 def datasets() -> list[dict]:
@@ -59,8 +67,12 @@ def _parse(spec: str) -> tuple[str, Path | None]:
                           f"{', '.join(s['spec'] for s in _SOURCES)}")
     if name == "digits" and path:
         raise ConfigError(f"'digits' is bundled and takes no path (got {spec!r})")
+    if name == "shapes":
+        if path and not (path.strip().isdigit() and int(path) > 0):
+            raise ConfigError(f"shapes:N takes a positive number of images, got {spec!r}")
+        return name, None
     if not path:
-        if name in ("folder", "mvtec", "masks"):
+        if name in ("folder", "mvtec", "masks", "dsprites"):
             raise ConfigError(f"{name!r} needs a folder: write {name}:PATH")
         return name, None
     return name, Path(path).expanduser()
@@ -122,6 +134,19 @@ def load(spec: str, protocol: str | None = None, cls: int | str | None = None, s
         train, test = (fit(s, size, channels) for s in _official(name, path, download))
         if protocol is None:
             return concat([train, test], name=name)
+    elif name in ("shapes", "dsprites"):
+        # sizes up to 64 shrink the binary sprites by area and threshold (they stay binary)
+        small = size if size is not None and size <= 64 else None
+        if name == "shapes":
+            from genad.data.shapes import sample as sample_shapes
+
+            n = int(spec.partition(":")[2] or 20_000)
+            raw = sample_shapes(n, seed, small or 64)
+        else:
+            from genad.data.dsprites import load_dsprites
+
+            raw = load_dsprites(path, size=small)
+        train = fit(raw, None if small else size, channels)
     elif name == "folder":
         train = load_folder(path, size, channels)
     elif name == "mvtec":
