@@ -149,6 +149,16 @@ def load_checkpoint(stem: Path, model: Any) -> tuple[int, int]:
     return meta["epoch"], meta["step"]
 
 
+def _truncate_metrics(path: Path, epochs_done: int) -> None:
+    """Drop metric lines of epochs after the checkpoint (a run killed between writing its
+    metrics line and its checkpoint would otherwise log that epoch twice)."""
+    if not path.exists():
+        return
+    keep = [ln for ln in path.read_text().splitlines() if ln.strip()
+            and json.loads(ln).get("epoch", 0) <= epochs_done]
+    io.atomic_write_text(path, "".join(ln + "\n" for ln in keep))
+
+
 # ---- progress -----------------------------------------------------------------------------------
 class _Progress:
     """A rich progress bar (steps, losses, img/s, ETA), or nothing when quiet."""
@@ -219,6 +229,8 @@ def fit(
         start_epoch, step = load_checkpoint(stem, model)
         if w.size > 1:
             _sync_from_rank0(model)
+        if w.main:
+            _truncate_metrics(run / "metrics.jsonl", start_epoch)
 
     x = x.to(device, non_blocking=True)
     per_rank = len(x) // w.size
