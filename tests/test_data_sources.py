@@ -304,5 +304,6 @@ def test_specs_names_and_home_expansion(tmp_path: Path, monkeypatch) -> None:
     save(tmp_path / "pics" / "a.png", np.zeros((8, 8), np.uint8))
     assert len(load("folder:~/pics")) == 1
     names = [d["name"] for d in datasets()]
-    assert names == ["digits", "mnist", "fashion-mnist", "cifar10", "folder", "mvtec", "masks"]
+    assert names == ["digits", "mnist", "fashion-mnist", "cifar10", "folder", "shapes",
+                     "dsprites", "mvtec", "masks"]
     assert all({"spec", "needs", "protocols", "download"} <= d.keys() for d in datasets())
