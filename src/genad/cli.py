@@ -210,17 +210,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         select_on_test=args.select_on_test,
     )
     if experiment.is_main_process():
-        keys = [
-            "auroc",
-            "auprc",
-            "best_f1",
-            "f1",
-            "pixel_auroc",
-            "auroc_test_selected",
-            "fit_seconds",
-            "train_img_per_s",
-        ]
-        print(" ".join(f"{k}={r[k]:.4g}" for k in keys if r.get(k) is not None))
+        shown = [k for k in experiment.HEADLINE if r.get(k) is not None]
+        print(" ".join(f"{k}={r[k]:.4g}" for k in shown))
         print(f"run folder: {args.out} (report.md, scores.csv, model files)")
     return 0
 

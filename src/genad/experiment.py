@@ -21,6 +21,17 @@ from genad.data.base import Split
 from genad.errors import ConfigError
 
 FINISHED = "result.json"  # present only in a run folder whose run completed
+# the figures of a run that tables and the CLI show, in this order
+HEADLINE = (
+    "auroc",
+    "auprc",
+    "best_f1",
+    "f1",
+    "pixel_auroc",
+    "auroc_test_selected",
+    "fit_seconds",
+    "train_img_per_s",
+)
 
 
 def is_main_process() -> bool:

@@ -118,20 +118,7 @@ def bench(
                     "protocol": protocol,
                     "cls": str(cls),
                     "seed": seed,
-                    **{
-                        k: result[k]
-                        for k in (
-                            "auroc",
-                            "auprc",
-                            "best_f1",
-                            "f1",
-                            "pixel_auroc",
-                            "auroc_test_selected",
-                            "fit_seconds",
-                            "train_img_per_s",
-                        )
-                        if k in result
-                    },
+                    **{k: result[k] for k in experiment.HEADLINE if k in result},
                 }
             )
             bar.advance(task)
