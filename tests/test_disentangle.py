@@ -3,9 +3,7 @@ constant and random codes), hand examples, invariances and error cases."""
 
 from __future__ import annotations
 
-import ast
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -334,17 +332,3 @@ def test_sap_continuous_factors() -> None:
     assert const["sap"] == 0.0
     with pytest.raises(DataError, match="at least 2"):
         sap(f[:, :1], f, f[:, :1], f)
-
-
-# ---- hygiene -----------------------------------------------------------------------------------
-def test_disentangle_imports_stay_light() -> None:
-    import genad.metrics.disentangle as module
-
-    text = Path(module.__file__).read_text(encoding="utf-8")
-    tree = ast.parse(text)
-    top = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
-    names = [a.name for n in top if isinstance(n, ast.Import) for a in n.names]
-    names += [n.module or "" for n in top if isinstance(n, ast.ImportFrom)]
-    for heavy in ("genad.models", "sklearn", "scipy", "torch"):
-        assert not any(name.startswith(heavy) for name in names), heavy
-    assert "genad.models" not in text

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import ast
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -118,14 +116,3 @@ def test_fid_from_features() -> None:
     assert abs(fid_from_features(a, a)) < 1e-6
     with pytest.raises(DataError, match="dimension"):
         fid_from_features(a, b[:, :3])
-
-
-def test_fid_imports_stay_light() -> None:
-    import genad.metrics.fid as module
-
-    text = Path(module.__file__).read_text(encoding="utf-8")
-    top = [n for n in ast.parse(text).body if isinstance(n, ast.Import | ast.ImportFrom)]
-    names = [a.name for n in top if isinstance(n, ast.Import) for a in n.names]
-    names += [n.module or "" for n in top if isinstance(n, ast.ImportFrom)]
-    for heavy in ("genad.models", "sklearn", "scipy", "torch"):
-        assert not any(name.startswith(heavy) for name in names), heavy

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import ast
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -139,14 +137,3 @@ def test_gaussian_bound_exact_value_and_shapes() -> None:
         gaussian_mi_lower_bound(c, 0.0, c[:, :1])
     with pytest.raises(DataError):
         gaussian_mi_lower_bound(c, 0.0, c, prior_std=0.0)
-
-
-def test_info_imports_stay_light() -> None:
-    import genad.metrics.info as module
-
-    text = Path(module.__file__).read_text(encoding="utf-8")
-    top = [n for n in ast.parse(text).body if isinstance(n, ast.Import | ast.ImportFrom)]
-    names = [a.name for n in top if isinstance(n, ast.Import) for a in n.names]
-    names += [n.module or "" for n in top if isinstance(n, ast.ImportFrom)]
-    for heavy in ("genad.models", "sklearn", "scipy", "torch"):
-        assert not any(name.startswith(heavy) for name in names), heavy

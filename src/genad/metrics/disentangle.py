@@ -37,36 +37,36 @@ DCI_METHODS = ("gbt", "forest", "lasso")
 
 
 # ---- input checks ------------------------------------------------------------------------------
-def _codes_2d(codes: Any, name: str = "codes") -> np.ndarray:
-    """(N, d) float64 codes; a 1-D input is one code dimension. Raises DataError on bad input."""
-    x = to_numpy(codes)
+def _as_2d(values: Any, name: str, columns: str) -> np.ndarray:
+    """(N, k) array with its dtype kept; a 1-D input is one column. Raises DataError when it
+    is not 2-D, is empty, or holds NaN/inf floats."""
+    x = to_numpy(values)
     if x.ndim == 1:
         x = x[:, None]
     if x.ndim != 2:
-        raise DataError(f"{name} must be a 2-D array (samples, dims); got shape {x.shape}")
+        raise DataError(f"{name} must be a 2-D array (samples, {columns}); got shape {x.shape}")
     if x.shape[0] == 0 or x.shape[1] == 0:
         raise DataError(f"{name} is empty (shape {x.shape})")
+    if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
+        raise DataError(f"{name} contain NaN/inf values; the model diverged or the input is broken")
+    return x
+
+
+def _codes_2d(codes: Any, name: str = "codes") -> np.ndarray:
+    """(N, d) float64 codes."""
+    x = _as_2d(codes, name, "dims")
     try:
         x = x.astype(np.float64)
     except (TypeError, ValueError) as err:
         raise DataError(f"{name} must be numbers: {err}") from None
-    if not np.isfinite(x).all():
+    if not np.isfinite(x).all():  # integer input cast to float stays finite; objects may not
         raise DataError(f"{name} contain NaN/inf values; the model diverged or the input is broken")
     return x
 
 
 def _factors_2d(factors: Any, name: str = "factors") -> np.ndarray:
-    """(N, k) factor array with its dtype kept; a 1-D input is one factor."""
-    y = to_numpy(factors)
-    if y.ndim == 1:
-        y = y[:, None]
-    if y.ndim != 2:
-        raise DataError(f"{name} must be a 2-D array (samples, factors); got shape {y.shape}")
-    if y.shape[0] == 0 or y.shape[1] == 0:
-        raise DataError(f"{name} is empty (shape {y.shape})")
-    if np.issubdtype(y.dtype, np.floating) and not np.isfinite(y).all():
-        raise DataError(f"{name} contain NaN/inf values")
-    return y
+    """(N, k) factor array with its dtype kept."""
+    return _as_2d(factors, name, "factors")
 
 
 def _same_length(a: np.ndarray, b: np.ndarray, what: str) -> None:
