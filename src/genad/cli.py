@@ -129,6 +129,28 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("models", help="list the models")
     p.add_argument("-v", "--verbose", action="store_true", help="show every parameter")
     sub.add_parser("datasets", help="list the data sources")
+
+    p = sub.add_parser("transfer", help="content transfer: move an attribute only domain B has "
+                       "onto domain A images (train + --eval), or apply a trained model (--apply)")
+    p.add_argument("--domain-a", help="folder of images without the attribute")
+    p.add_argument("--domain-b", help="folder of images with the attribute")
+    p.add_argument("--data", default="digits", help="without folders: the source the attribute "
+                   "is drawn onto (digits (default), mnist:PATH, ...)")
+    p.add_argument("--attribute", default="digit", choices=["digit", "frame"],
+                   help="what genad draws onto domain B (default digit: a small corner digit)")
+    p.add_argument("--limit", type=int, help="use at most N source images")
+    p.add_argument("--size", type=int, help="read images at SIZE x SIZE (default: --image-size)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="run folder (train) or output folder (--apply)")
+    p.add_argument("--eval", action="store_true", help="evaluate (attribute classifier, content "
+                   "errors, leakage; also the untrained networks) and write metrics.json")
+    p.add_argument("--apply", choices=["add", "remove", "swap", "interpolate"],
+                   help="apply the model in --model to --images (and --donors)")
+    p.add_argument("--model", help="folder of a trained content-transfer model")
+    p.add_argument("--images", nargs="+", default=[], help="image files or folders")
+    p.add_argument("--donors", nargs="+", default=[], help="images with the attribute")
+    p.add_argument("--steps", type=int, default=5, help="interpolation steps (default 5)")
+    _common(p)
     return parser
 
 
@@ -328,7 +350,37 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_transfer(args: argparse.Namespace) -> int:
+    from genad import transfer
+    from genad.data import two_domain
+
+    if args.apply:
+        if not args.model or not args.images:
+            raise ConfigError("--apply needs --model RUN and --images")
+        written = transfer.apply_files(args.model, args.apply, args.images, args.donors,
+                                       args.out, args.steps, args.device)
+        print(f"wrote {len(written)} images to {args.out}")
+        return 0
+    params = dict(_params(args), seed=args.seed)
+    size = args.size or params.get("image_size", 32)
+    if bool(args.domain_a) != bool(args.domain_b):
+        raise ConfigError("give both --domain-a and --domain-b, or neither")
+    if args.domain_a:
+        task = two_domain.load_folders(args.domain_a, args.domain_b, size, args.seed)
+    else:
+        task = two_domain.load_task(args.data, args.attribute, size, args.seed, limit=args.limit)
+    r = transfer.train_and_evaluate(task, params, args.out, evaluate_too=args.eval,
+                                    quiet=args.quiet, baseline=args.eval)
+    for key in ("trained", "untrained"):
+        if key in r:
+            print(f"{key:9s} " + " ".join(f"{k}={v:.3f}" for k, v in r[key].items()))
+    print(f"fit {r['fit_seconds']:.1f} s; run folder: {args.out} (model, grid.png"
+          + (", metrics.json)" if args.eval else ")"))
+    return 0
+
+
 COMMANDS = {
+    "transfer": cmd_transfer,
     "demo": cmd_demo,
     "train": cmd_train,
     "score": cmd_score,

@@ -1,0 +1,213 @@
+"""Content transfer (Press et al. 2019): losses in closed form, shapes, the zero E2 code of
+domain A, the two-domain data, save/load, the CLI, and a short CPU training whose attribute
+transfer clearly beats the untrained networks'. Training runs use one CPU thread."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import genad
+from genad.cli import main
+from genad.data.two_domain import compose, load_folders, load_task, make_task
+from genad.errors import ConfigError, DataError, NotFittedError
+from genad.models.content_transfer import (
+    ContentTransfer,
+    confusion_loss,
+    discriminator_loss,
+    reconstruction_loss,
+)
+from genad.transfer import evaluate, plot_grid
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+TINY = {"image_size": 16, "width": 8, "latent_common": 16, "latent_separate": 4,
+        "epochs": 1, "batch_size": 16}
+
+
+THREADS = torch.get_num_threads()
+
+
+def setup_module() -> None:
+    torch.set_num_threads(1)  # two threads on two shared cores thrash (see test_vae.py)
+
+
+def teardown_module() -> None:
+    torch.set_num_threads(THREADS)
+
+
+@pytest.fixture(scope="module")
+def task():
+    return load_task("digits", "frame", size=16, limit=400)
+
+
+@pytest.fixture(scope="module")
+def tiny(task):
+    return ContentTransfer(**TINY).fit(task.a, task.b)
+
+
+# ---- losses ---------------------------------------------------------------------------------
+def test_losses_closed_forms() -> None:
+    x = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    assert reconstruction_loss(x, x, x, x) == 0
+    torch.testing.assert_close(reconstruction_loss(x + 1, x, x - 2, x), torch.tensor(5.0))
+    zero = torch.zeros(6)
+    # logits 0: each BCE is log 2, and each loss sums two of them
+    torch.testing.assert_close(confusion_loss(zero, zero), torch.tensor(2 * math.log(2)))
+    torch.testing.assert_close(discriminator_loss(zero, zero), torch.tensor(2 * math.log(2)))
+    big = torch.full((6,), 30.0)
+    assert discriminator_loss(-big, big) < 1e-6  # a perfect discriminator
+    assert confusion_loss(-big, -big) < 1e-6  # both domains called A: E1 fooled it
+    assert confusion_loss(-big, big) > 25  # B codes recognised: E1 pays
+
+
+def test_a_images_are_decoded_with_a_zero_e2_code(task) -> None:
+    model = ContentTransfer(**TINY)
+    model.fit(task.a, task.b)
+    seen = []
+    model.nets_["dec"].register_forward_hook(lambda m, i, o: seen.append(i[0].detach()))
+    for net in model.nets_.values():
+        net.train()
+    a, b = task.a.float_images()[:8], task.b.float_images()[:8]
+    model.train_step(torch.stack([a, b], 1))
+    z = seen[0]  # (16, latent_common + latent_separate): A's rows first
+    sep = z[:, TINY["latent_common"]:]
+    assert z.shape == (16, 20)
+    assert torch.all(sep[:8] == 0) and sep[8:].abs().sum() > 0
+    removed = model.remove(b)
+    common, _ = model.encode(b)
+    np.testing.assert_allclose(removed, model.decode(common, np.zeros((8, 4))), atol=1e-6)
+
+
+def test_shapes_of_every_operation(tiny, task) -> None:
+    a, b = task.test_a.images[:5], task.test_b.images[:5]
+    common, sep = tiny.encode(a)
+    assert common.shape == (5, 16) and sep.shape == (5, 4) and common.dtype == np.float32
+    assert tiny.add(a, b).shape == (5, 1, 16, 16)
+    assert tiny.add(a, b[:1]).shape == (5, 1, 16, 16)  # one donor for all
+    assert tiny.remove(b).shape == (5, 1, 16, 16)
+    x, y = tiny.swap(b[:2], b[2:4])
+    assert x.shape == y.shape == (2, 1, 16, 16)
+    frames = tiny.interpolate(b, b[:1], steps=4)
+    assert frames.shape == (5, 4, 1, 16, 16)
+    np.testing.assert_allclose(frames[:, -1], tiny.add(b, b[:1]), atol=1e-5)
+    np.testing.assert_allclose(frames[:, 0], tiny.reconstruct(b, True), atol=1e-5)
+    assert tiny.grid(a[:3], b[:2]).shape == (3, 2, 1, 16, 16)
+    out = tiny.add(a, b)
+    assert out.min() >= -1 and out.max() <= 1
+
+
+def test_bad_input_raises_clear_errors(tiny, task) -> None:
+    with pytest.raises(NotFittedError):
+        ContentTransfer(**TINY).remove(task.b.images[:2])
+    with pytest.raises(DataError, match="donors"):
+        tiny.add(task.a.images[:3], task.b.images[:2])
+    with pytest.raises(DataError, match="channels"):
+        tiny.remove(task.b.images[:2].expand(-1, 3, -1, -1))
+    with pytest.raises(DataError, match="channels"):
+        ContentTransfer(**TINY).fit(task.a.images, task.b.images.expand(-1, 3, -1, -1))
+    with pytest.raises(ConfigError, match="Known parameters"):
+        ContentTransfer(latent=3)
+    with pytest.raises(ConfigError):
+        ContentTransfer(image_size=12)
+    with pytest.raises(ConfigError, match="attribute"):
+        load_task("digits", "glasses")
+
+
+def test_save_load_round_trip(tiny, task, tmp_path) -> None:
+    tiny.save(tmp_path / "m")
+    back = ContentTransfer.load(tmp_path / "m")
+    a, b = task.test_a.images[:4], task.test_b.images[:4]
+    np.testing.assert_array_equal(back.add(a, b), tiny.add(a, b))
+    assert json.loads((tmp_path / "m" / "model.json").read_text())["model"] == "content-transfer"
+    with pytest.raises(DataError):
+        ContentTransfer.load(tmp_path / "missing")
+
+
+# ---- data -------------------------------------------------------------------------------------
+def test_two_domain_task_is_disjoint_with_known_ground_truth() -> None:
+    source = genad.data.load("digits", size=16)
+    source.labels = torch.arange(len(source))  # each image's identity
+    for attribute in ("digit", "frame"):
+        t = make_task(source, attribute, seed=1, limit=300)
+        ids = [set(s.labels.tolist()) for s in (t.a, t.test_a, t.b, t.test_b)]
+        assert sum(map(len, ids)) == len(set().union(*ids)) == 300  # disjoint, all used
+        assert torch.equal(t.test_b.images, compose(t.clean, t.layers))
+        assert torch.equal(t.clean, source.images[t.test_b.labels])  # the real images
+        outside = t.test_b.masks.expand_as(t.layers) == 0
+        assert torch.all(t.layers[outside] == 0)  # the attribute stays inside its region
+        assert t.layers.flatten(1).amax(1).min() > 0  # every B image has one
+
+
+def test_folders_as_domains(tmp_path) -> None:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name, channels in (("a", 1), ("b", 3)):
+        (tmp_path / name).mkdir()
+        for i in range(6):
+            shape = (20, 20) if channels == 1 else (20, 20, 3)
+            Image.fromarray(rng.integers(0, 255, shape, dtype=np.uint8)).save(
+                tmp_path / name / f"{i}.png")
+    t = load_folders(str(tmp_path / "a"), str(tmp_path / "b"), size=16, test_fraction=0.34)
+    assert t.a.images.shape == (4, 3, 16, 16) and t.test_b.images.shape == (2, 3, 16, 16)
+    assert t.layers is None
+    with pytest.raises(DataError, match="does not exist"):
+        load_folders(str(tmp_path / "none"), str(tmp_path / "b"))
+
+
+def test_real_mnist_task() -> None:
+    path = SHARED / "mnist" / "npz"
+    if not path.exists():
+        pytest.skip(f"real MNIST not present at {path} (see ../shared/data/README.md)")
+    t = load_task(f"mnist:{path}", "digit", size=28, limit=200)
+    assert len(t.a) + len(t.test_a) == 100 and t.test_b.images.shape[1:] == (1, 28, 28)
+
+
+# ---- learning -----------------------------------------------------------------------------------
+def test_short_training_transfers_the_attribute(task, tmp_path) -> None:
+    from genad.transfer import AttributeClassifier
+
+    params = dict(TINY, latent_common=32, epochs=12)
+    clf = AttributeClassifier(image_size=16, width=8, epochs=3).fit(task.a, task.b)
+    trained = ContentTransfer(**params).fit(task.a, task.b)
+    untrained = ContentTransfer(**dict(params, epochs=0)).fit(task.a, task.b)
+    got, base = evaluate(trained, task, clf), evaluate(untrained, task, clf)
+    assert got["classifier_accuracy"] > 0.9
+    assert got["attribute_accuracy"] >= base["attribute_accuracy"] + 0.25, (got, base)
+    assert got["add_outside_mae"] < 0.8 * base["add_outside_mae"], (got, base)
+    assert got["cycle_mae"] < base["cycle_mae"]
+    path = plot_grid(trained, task.test_a.images[:3], task.test_b.images[:2], tmp_path / "g.png")
+    assert path.stat().st_size > 1000
+
+
+# ---- CLI ----------------------------------------------------------------------------------------
+def test_cli_trains_evaluates_and_applies(tmp_path, capsys) -> None:
+    from PIL import Image
+
+    run = tmp_path / "run"
+    tiny = ["--image-size", "16", "--epochs", "1", "--param", "width=8", "--quiet"]
+    assert main(["transfer", "--attribute", "frame", "--limit", "120", "--out", str(run),
+                 "--eval", *tiny]) == 0
+    out = capsys.readouterr().out
+    assert "untrained" in out and "add_has_attribute=" in out
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert {"trained", "untrained"} <= set(metrics)
+    assert (run / "grid.png").is_file() and (run / "model.safetensors").is_file()
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    for i, img in enumerate(genad.data.load("digits", size=16).images[:2]):
+        Image.fromarray(img[0].numpy()).save(pics / f"d{i}.png")
+    assert main(["transfer", "--apply", "add", "--model", str(run), "--images", str(pics),
+                 "--donors", str(pics / "d0.png"), "--out", str(tmp_path / "o")]) == 0
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["d0+d0.png", "d1+d0.png"]
+    capsys.readouterr()
+    assert main(["transfer", "--domain-a", str(tmp_path / "no"), "--domain-b", str(pics),
+                 "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("genad: error:") and "\n" not in err
+    assert main(["transfer", "--apply", "swap", "--out", str(tmp_path / "y")]) == 2
