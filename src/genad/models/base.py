@@ -7,6 +7,8 @@ and provides:
     train_step(x)        -> dict of floats (losses to log); x is a float batch in [-1, 1]
     score(x)             -> (B,) raw anomaly score, higher = more anomalous
     reconstruct(x)       -> (B, C, H, W) or None  (models that reconstruct)
+    before_training(x)   -> pre-train / initialise on the training images (optional)
+    after_training(x)    -> fit non-gradient parts on the training images (optional)
     pixel_map(x)         -> (B, H, W) or None     (models that localise)
 Everything else (training loop, devices, calibration, save/load) lives here and in train.py.
 """
@@ -83,6 +85,14 @@ class Detector(ABC):
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor | None:
         return None
 
+    def before_training(self, x: torch.Tensor) -> None:
+        """Prepare on the training images `x` (float, [-1, 1], network size) before the engine's
+        epochs: pre-training, a centre from the initial codes. Default: nothing."""
+
+    def after_training(self, x: torch.Tensor) -> None:
+        """Fit what gradient training does not (a density of codes, a centre) on the training
+        images `x` (float, [-1, 1], network size), before calibration. Default: nothing."""
+
     def pixel_map(self, x: torch.Tensor) -> torch.Tensor | None:
         return None
 
@@ -129,9 +139,12 @@ class Detector(ABC):
         self.device_ = train.pick_device(self.config.device)
         self.nets_ = {k: v.to(self.device_) for k, v in self.build(self.channels_).items()}
         self.optimizers_ = self.optimizers()
+        self.n_train_ = len(x_fit)
+        self.before_training(x_fit)
         self.history_ = train.fit(
             self, x_fit, run_dir=run_dir, resume=resume, quiet=quiet, on_epoch_end=on_epoch_end
         )
+        self.after_training(x_fit)
         self.calibrate(x_cal)
         return self
 

@@ -1,0 +1,177 @@
+"""Deep SVDD (Ruff, Vandermeulen, Goernitz, Deecke, Siddiqui, Binder, Mueller, Kloft,
+"Deep One-Class Classification", ICML 2018).
+
+A network phi maps the normal images into a hypersphere of centre c. One-class objective:
+    mean_i ||phi(x_i) - c||^2  (+ weight decay);
+soft-boundary objective with nu in (0, 1]:
+    R^2 + 1/nu * mean_i max(0, ||phi(x_i) - c||^2 - R^2)  (+ weight decay),
+R set on each batch, after `warm_up_epochs`, to the (1 - nu) quantile of the batch's distances
+(the authors' code). Score: ||phi(x) - c||^2, minus R^2 for the soft boundary.
+
+phi must not be able to map everything to c (the hypersphere collapse, the paper's Sec. 3.3):
+it has no bias terms (DCGAN encoder, bias-free convolutions, BatchNorm without affine shift)
+and no bounded activation at the end, and c is fixed, not learned: the mean of the codes after
+autoencoder pre-training, with coordinates closer to 0 than `eps` pushed out to +-eps
+(the authors' `init_center_c`). c, R and the step count are buffers of the `svdd` net, so they
+are saved in the model file and in checkpoints.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genad.errors import ConfigError
+from genad.models.base import Detector, DetectorConfig
+from genad.models.codes import pretrain_autoencoder
+from genad.nn import DCDecoder, DCEncoder, init_dcgan_weights
+from genad.registry import register
+
+
+@dataclass
+class DeepSVDDConfig(DetectorConfig):
+    # Settings of the authors' MNIST command line (Deep-SVDD-PyTorch README, Ruff et al. 2018)
+    epochs: int = 150  # --n_epochs 150
+    batch_size: int = 200  # --batch_size 200
+    lr: float = 1e-4  # Adam, --lr 0.0001
+    lr_milestone: int = 50  # --lr_milestone 50: lr x 0.1 from this epoch on
+    weight_decay: float = 0.5e-6  # --weight_decay 0.5e-6 (lambda)
+    pretrain_epochs: int | None = None  # None = epochs (--ae_n_epochs 150 = --n_epochs);
+    # 0 = no autoencoder pre-training
+    pretrain_lr: float = 1e-4  # --ae_lr 0.0001
+    pretrain_weight_decay: float = 0.5e-3  # --ae_weight_decay 0.5e-3
+    rep_dim: int = 32  # 32 for MNIST, 128 for CIFAR-10 (the authors' LeNet networks)
+    width: int = 32  # first-stage channels of the bias-free DCGAN encoder (genad's choice)
+    eps: float = 0.1  # |c_k| < eps -> +-eps (the authors' init_center_c)
+    objective: str = "one-class"  # "one-class" or "soft-boundary" (the two objectives)
+    nu: float = 0.1  # soft-boundary trade-off, --nu 0.1 (the authors' default)
+    warm_up_epochs: int = 10  # soft boundary: R stays 0 for these epochs (authors' code)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.objective not in ("one-class", "soft-boundary"):
+            raise ConfigError(f"objective must be one-class or soft-boundary, not {self.objective}")
+        if not 0 < self.nu <= 1:
+            raise ConfigError(f"nu must be in (0, 1], got {self.nu}")
+        if self.rep_dim < 1 or self.width < 1 or self.lr <= 0 or self.eps < 0:
+            raise ConfigError("rep_dim, width and lr must be positive and eps >= 0")
+        if (self.pretrain_epochs or 0) < 0 or self.warm_up_epochs < 0 or self.lr_milestone < 0:
+            raise ConfigError("pretrain_epochs, warm_up_epochs and lr_milestone must be >= 0")
+
+
+@dataclass
+class SoftDeepSVDDConfig(DeepSVDDConfig):
+    objective: str = "soft-boundary"  # the authors' --objective soft-boundary
+
+
+def bias_free_encoder(size: int, channels: int, rep_dim: int, width: int) -> DCEncoder:
+    """The DCGAN encoder with no bias anywhere: its convolutions have none, and its BatchNorm
+    layers lose their affine shift (as the authors' LeNet networks: affine=False, eps=1e-4)."""
+    enc = DCEncoder(size, channels, rep_dim, width)
+    enc.apply(init_dcgan_weights)
+    for i, layer in enumerate(enc.trunk):
+        if isinstance(layer, nn.BatchNorm2d):
+            enc.trunk[i] = nn.BatchNorm2d(layer.num_features, eps=1e-4, affine=False)
+    return enc
+
+
+def fix_centre(c: torch.Tensor, eps: float) -> torch.Tensor:
+    """Coordinates of c with |c_k| < eps moved to sign(c_k) * eps (exact zeros stay 0, as in
+    the authors' code): a unit whose weights reach zero cannot then sit on c for free."""
+    c = c.clone()
+    small = c.abs() < eps
+    c[small & (c < 0)] = -eps
+    c[small & (c > 0)] = eps
+    return c
+
+
+def radius(dist: torch.Tensor, nu: float) -> torch.Tensor:
+    """R: the (1 - nu) quantile of the distances sqrt(dist) (the authors' get_radius)."""
+    return torch.quantile(dist.detach().double().sqrt(), 1 - nu)
+
+
+class SVDDState(nn.Module):
+    """Centre c, radius R and training progress, as buffers (saved with the weights)."""
+
+    def __init__(self, rep_dim: int) -> None:
+        super().__init__()
+        self.register_buffer("c", torch.zeros(rep_dim))
+        self.register_buffer("r", torch.zeros((), dtype=torch.float64))
+        self.register_buffer("steps", torch.zeros((), dtype=torch.int64))
+        self.register_buffer("steps_per_epoch", torch.ones((), dtype=torch.int64))
+
+
+@register("deep-svdd")
+class DeepSVDD(Detector):
+    """One-class Deep SVDD; `deep-svdd-soft` is the soft-boundary variant."""
+
+    Config = DeepSVDDConfig
+
+    def build(self, channels: int) -> dict[str, nn.Module]:
+        c = self.config
+        return {
+            "encoder": bias_free_encoder(c.image_size, channels, c.rep_dim, c.width),
+            "svdd": SVDDState(c.rep_dim),
+        }
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        c = self.config
+        params = self.nets_["encoder"].parameters()
+        return {"encoder": torch.optim.Adam(params, c.lr, weight_decay=c.weight_decay)}
+
+    def codes(self, x: torch.Tensor) -> torch.Tensor:
+        return self.nets_["encoder"](x).float()
+
+    def before_training(self, x: torch.Tensor) -> None:
+        """Autoencoder pre-training of phi, then c from the codes of all training images."""
+        c = self.config
+        epochs = c.epochs if c.pretrain_epochs is None else c.pretrain_epochs
+        if epochs:
+            decoder = DCDecoder(c.image_size, x.shape[1], c.rep_dim, c.width)
+            decoder.apply(init_dcgan_weights)
+            self.pretrain_history_ = pretrain_autoencoder(
+                self, self.nets_["encoder"], decoder, x, epochs=epochs,
+                lr=c.pretrain_lr, weight_decay=c.pretrain_weight_decay,
+            )
+        state = self.nets_["svdd"]
+        state.c.copy_(fix_centre(self._batched(x, self.codes).mean(0), c.eps))
+        ranks = int(os.environ.get("WORLD_SIZE", 1))
+        state.steps_per_epoch.fill_(max(1, len(x) // ranks // c.batch_size))
+
+    def _distance(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.codes(x) - self.nets_["svdd"].c).pow(2).sum(1)
+
+    def train_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        c, state = self.config, self.nets_["svdd"]
+        epoch = int(state.steps) // int(state.steps_per_epoch)
+        for group in self.optimizers_["encoder"].param_groups:
+            group["lr"] = c.lr * (0.1 if epoch >= c.lr_milestone else 1.0)
+        dist = self._distance(x)
+        if c.objective == "soft-boundary":
+            r2 = state.r.float() ** 2
+            loss = r2 + F.relu(dist - r2).mean() / c.nu
+        else:
+            loss = dist.mean()
+        self.optimize(loss, "encoder")
+        if c.objective == "soft-boundary" and epoch >= c.warm_up_epochs:
+            state.r.copy_(radius(dist, c.nu))
+        state.steps += 1
+        return {"loss": loss.detach(), "dist": dist.detach().mean()}
+
+    def score(self, x: torch.Tensor) -> torch.Tensor:
+        dist = self._distance(x).double()
+        if self.config.objective == "soft-boundary":
+            dist = dist - self.nets_["svdd"].r ** 2
+        return dist
+
+
+@register("deep-svdd-soft")
+class SoftDeepSVDD(DeepSVDD):
+    """Soft-boundary Deep SVDD: a share nu of the normal images may lie outside
+    the sphere of radius R; score ||phi(x) - c||^2 - R^2."""
+
+    Config = SoftDeepSVDDConfig
