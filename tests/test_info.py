@@ -15,6 +15,7 @@ from genad.metrics.info import (
     discrete_total_correlation,
     gaussian_mi_lower_bound,
     gaussian_total_correlation,
+    lemma1_terms,
 )
 
 
@@ -137,3 +138,48 @@ def test_gaussian_bound_exact_value_and_shapes() -> None:
         gaussian_mi_lower_bound(c, 0.0, c[:, :1])
     with pytest.raises(DataError):
         gaussian_mi_lower_bound(c, 0.0, c, prior_std=0.0)
+
+
+# ---- Lemma 1 (docs/lemma1.md) ------------------------------------------------------------------
+@pytest.mark.parametrize("seed", range(6))
+def test_lemma1_inequality_holds_on_any_empirical_distribution(seed) -> None:
+    """TC(c_hat) <= TC(c) + sum_i H(c_hat_i | c_i) - H(c_hat | c) for plug-in entropies: the
+    proof holds for every joint distribution, so it must hold exactly on samples, whether the
+    codes are independent, dependent, read back noisily or mixed up."""
+    rng = np.random.default_rng(seed)
+    n, k = 500, 3
+    c = rng.integers(0, 4, (n, k))
+    if seed % 2:  # dependent codes: TC(c) > 0
+        c[:, 1] = (c[:, 0] + rng.integers(0, 2, n)) % 4
+    noise = rng.integers(0, 4, (n, k))
+    keep = rng.random((n, k)) < [0.9, 0.5, 0.1]
+    c_hat = np.where(keep, c, noise)
+    c_hat[:, 2] = (c_hat[:, 2] + c_hat[:, 0]) % 4  # a read-back code that mixes two codes
+    t = lemma1_terms(c, c_hat)
+    assert t["tc_inferred"] <= t["tc_codes"] + t["cond_entropy"] - t["joint_cond_entropy"] + 1e-9
+    assert t["tc_inferred"] <= t["bound"] + 1e-9
+    assert t["bound"] == pytest.approx(t["tc_codes"] + t["cond_entropy"])
+    np.testing.assert_allclose(t["tc_inferred"], discrete_total_correlation(c_hat), atol=1e-9)
+    np.testing.assert_allclose(t["tc_codes"], discrete_total_correlation(c), atol=1e-9)
+
+
+def test_lemma1_perfect_read_back_has_zero_uncertainty() -> None:
+    rng = np.random.default_rng(0)
+    c = rng.integers(0, 5, (2000, 3))
+    relabelled = (c + 2) % 5  # any bijection per code is a perfect read-back
+    t = lemma1_terms(c, relabelled)
+    assert t["cond_entropy"] == pytest.approx(0.0, abs=1e-12)
+    assert t["tc_inferred"] == pytest.approx(t["tc_codes"])
+    np.testing.assert_allclose(t["mi_per_code"], entropy(c), atol=1e-12)
+
+
+def test_lemma1_read_back_of_one_code_into_all_columns_is_fully_correlated() -> None:
+    rng = np.random.default_rng(1)
+    c = rng.integers(0, 4, (4000, 3))
+    c_hat = np.repeat(c[:, :1], 3, axis=1)  # Q reads code 0 everywhere: no control of 1 and 2
+    t = lemma1_terms(c, c_hat)
+    h0 = entropy(c[:, 0])
+    assert t["tc_inferred"] == pytest.approx(2 * h0)
+    assert t["cond_entropy"] == pytest.approx(2 * h0, rel=0.02)  # H(c_0 | c_1), H(c_0 | c_2)
+    with pytest.raises(DataError):
+        lemma1_terms(c, c_hat[:, :2])

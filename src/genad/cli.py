@@ -126,6 +126,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(p)
 
+    p = sub.add_parser(
+        "disentangle", help="train a generative model on factor data; MIG, FID, control, ..."
+    )
+    p.add_argument("model", help="a VAE- or InfoGAN-family model (see `genad models`)")
+    p.add_argument(
+        "--data", default="shapes", help="shapes[:N] (default shapes, 20,000) or dsprites:PATH"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument(
+        "--budget", default="quick", choices=["smoke", "quick", "full"],
+        help="metric sample counts: quick (default, CPU) or full (disentanglement_lib's)",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
+    _common(p)
+
+    p = sub.add_parser("traverse", help="latent traversal grid of a trained generative model")
+    p.add_argument("run", help="run folder (or model folder) of a generative model")
+    p.add_argument("--steps", type=int, default=8, help="images per continuous code (default 8)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the base latent")
+    p.add_argument("--out", help="PNG path (default RUN/traversals-seed<S>.png)")
+
+    p = sub.add_parser("generate", help="sample images from a trained generative model")
+    p.add_argument("run", help="run folder (or model folder) of a generative model")
+    p.add_argument("-n", type=int, default=64, help="number of images (default 64)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--out", help="a .png mosaic or a .npz of uint8 images (default RUN/generated.png)"
+    )
+
     p = sub.add_parser("models", help="list the models")
     p.add_argument("-v", "--verbose", action="store_true", help="show every parameter")
     sub.add_parser("datasets", help="list the data sources")
@@ -324,6 +354,61 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_disentangle(args: argparse.Namespace) -> int:
+    from genad import disentangle
+
+    params = _params(args)
+    r = disentangle.run(args.model, args.data, params=params, out=args.out, seed=args.seed,
+                        budget=args.budget, overwrite=args.overwrite, quiet=args.quiet)
+    shown = [k for k in disentangle.HEADLINE if r.get(k) is not None]
+    print(" ".join(f"{k}={r[k]:.4g}" for k in shown))
+    print(f"run folder: {args.out} (report.md, traversals.png, samples.png, model files)")
+    return 0
+
+
+def _generative_model(path: str) -> Any:
+    import genad
+    from genad.models.generative import LatentModel
+
+    det = genad.load(path)
+    if not isinstance(det, LatentModel):
+        raise ConfigError(f"{path} holds a {det.name} model, which has no latent codes")
+    return det
+
+
+def cmd_traverse(args: argparse.Namespace) -> int:
+    from genad.disentangle import write_traversals
+
+    if args.steps < 2:
+        raise ConfigError(f"--steps must be >= 2, got {args.steps}")
+    det = _generative_model(args.run)
+    out = Path(args.out) if args.out else Path(args.run) / f"traversals-seed{args.seed}.png"
+    print(write_traversals(det, out, seed=args.seed, steps=args.steps))
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from genad.report import plot_sample_grid
+
+    if args.n < 1:
+        raise ConfigError(f"-n must be >= 1, got {args.n}")
+    det = _generative_model(args.run)
+    images = det.generate(args.n, seed=args.seed)
+    out = Path(args.out) if args.out else Path(args.run) / "generated.png"
+    if out.suffix == ".npz":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        u8 = np.clip(np.rint((images + 1) * 127.5), 0, 255).astype(np.uint8)
+        np.savez_compressed(out, images=u8)
+    elif out.suffix == ".png":
+        plot_sample_grid(images, out, title=f"{det.name}: {args.n} samples (seed {args.seed})")
+    else:
+        raise ConfigError(f"--out must end in .png or .npz, got {out.name}")
+    print(out)
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     import dataclasses
 
@@ -385,6 +470,9 @@ COMMANDS = {
     "train": cmd_train,
     "score": cmd_score,
     "bench": cmd_bench,
+    "disentangle": cmd_disentangle,
+    "traverse": cmd_traverse,
+    "generate": cmd_generate,
     "models": cmd_models,
     "datasets": cmd_datasets,
 }

@@ -385,3 +385,98 @@ def write_bench_report(
     report = out_dir / "report.md"
     report.write_text("\n".join(lines), encoding="utf-8")
     return report
+
+
+# ---- disentanglement figures --------------------------------------------------------------------
+def plot_traversal_grid(
+    rows: Sequence[Any], labels: Sequence[str], path: str | Path, title: str | None = None
+) -> Path:
+    """One row per code: the images (n_i, C, H, W) in [-1, 1] of a latent traversal, left to
+    right; rows may differ in length (a categorical code has one image per category)."""
+    if not rows or len(rows) != len(labels):
+        raise DataError(f"need one label per traversal row: {len(rows)} rows, {len(labels)} labels")
+    strips = [_images(r, "traversal images") for r in rows]
+    cols = max(len(s) for s in strips)
+    fig = _figure(min(14.0, 1.0 + 0.8 * cols), 0.8 * len(strips) + (0.5 if title else 0.2))
+    axes = fig.subplots(len(strips), cols, squeeze=False)
+    for i, (strip, label) in enumerate(zip(strips, labels)):
+        for j in range(cols):
+            ax = axes[i, j]
+            _hide_ticks(ax)
+            if j < len(strip):
+                ax.imshow(_display(strip[j]), cmap="gray", vmin=0, vmax=1,
+                          interpolation="nearest")
+            else:
+                ax.axis("off")
+        axes[i, 0].set_ylabel(str(label), rotation=0, ha="right", va="center")
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def _scatter_groups(
+    ax: Any, rows: Sequence[Mapping[str, Any]], x: str, y: str, group: str, note: str | None
+) -> None:
+    """Mean ± std of (x, y) over the rows of each (group, note) pair, one colour per group."""
+    groups = list(dict.fromkeys(str(r.get(group)) for r in rows))
+    for i, g in enumerate(groups):
+        mine = [r for r in rows if str(r.get(group)) == g]
+        keys = list(dict.fromkeys(r.get(note) for r in mine)) if note else [None]
+        for k in keys:
+            pts = [r for r in mine if note is None or r.get(note) == k]
+            xs = np.array([float(r[x]) for r in pts if r.get(x) is not None], dtype=float)
+            ys = np.array([float(r[y]) for r in pts if r.get(y) is not None], dtype=float)
+            if len(xs) == 0 or len(xs) != len(ys):
+                continue
+            ax.errorbar(xs.mean(), ys.mean(), xerr=xs.std(), yerr=ys.std(), fmt="o",
+                        color=f"C{i % 10}", capsize=3,
+                        label=g if k == keys[0] else None)
+            if note is not None and len(keys) > 1:
+                ax.annotate(f"{note}={k}", (xs.mean(), ys.mean()), textcoords="offset points",
+                            xytext=(4, 4), fontsize=7)
+
+
+def plot_trade_space(rows: Sequence[Mapping[str, Any]], path: str | Path,
+                     x: str = "fid_probe", y: str = "mig", title: str | None = None) -> Path:
+    """Quality vs disentanglement: one point per (model, info weight), mean ± std over seeds.
+    Lower FID is better quality (left), higher MIG better disentanglement (up)."""
+    if not rows:
+        raise DataError("no runs to plot")
+    fig = _figure(6.0, 4.2)
+    ax = fig.subplots()
+    _scatter_groups(ax, rows, x, y, "model", "lambda")
+    ax.set_xlabel("FID (genad probe features; lower is better)" if x == "fid_probe" else x)
+    ax.set_ylabel(y.upper() if y == "mig" else y)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, frameon=False)
+    ax.set_title(title or "quality / disentanglement trade space (mean ± std over seeds)")
+    return _save(fig, path)
+
+
+def plot_lemma1(rows: Sequence[Mapping[str, Any]], path: str | Path,
+                title: str | None = None) -> Path:
+    """Lemma 1 across the info weight lambda: left, the MI lower bound and the total
+    correlation of the codes read back from generated images against lambda; right, that
+    total correlation against its bound TC(c) + sum_i H(c_hat_i | c_i), with the diagonal."""
+    if not rows:
+        raise DataError("no runs to plot")
+    fig = _figure(10.0, 4.0)
+    left, right = fig.subplots(1, 2)
+    _scatter_groups(left, rows, "lambda", "mi_lower_bound", "model", None)
+    twin = left.twinx()
+    _scatter_groups(twin, rows, "lambda", "lemma1_tc_inferred", "model", None)
+    for line in twin.get_lines():
+        line.set_marker("s")
+    left.set_xlabel("lambda (info weight)")
+    left.set_ylabel("MI lower bound, nats (circles)")
+    twin.set_ylabel("TC of inferred codes, nats (squares)")
+    left.grid(alpha=0.3)
+    _scatter_groups(right, rows, "lemma1_bound", "lemma1_tc_inferred", "model", "lambda")
+    hi = max([float(r.get("lemma1_bound") or 0) for r in rows] + [1e-6])
+    right.plot([0, hi], [0, hi], color="gray", ls=":", lw=1, label="TC = bound")
+    right.set_xlabel("bound: TC(c) + sum_i H(c_hat_i | c_i), nats")
+    right.set_ylabel("TC(c_hat), nats")
+    right.grid(alpha=0.3)
+    right.legend(fontsize=8, frameon=False)
+    fig.suptitle(title or "Lemma 1: attribute control vs total correlation")
+    return _save(fig, path)

@@ -160,7 +160,7 @@ def _truncate_metrics(path: Path, epochs_done: int) -> None:
 
 
 # ---- progress -----------------------------------------------------------------------------------
-class _Progress:
+class Progress:
     """A rich progress bar (steps, losses, img/s, ETA), or nothing when quiet."""
 
     def __init__(self, total: int, title: str, quiet: bool) -> None:
@@ -193,6 +193,9 @@ class _Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.stop()
+
+
+_Progress = Progress
 
 
 # ---- the loop ---------------------------------------------------------------------------------

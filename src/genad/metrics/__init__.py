@@ -28,6 +28,7 @@ from genad.metrics.info import (
     discrete_total_correlation,
     gaussian_mi_lower_bound,
     gaussian_total_correlation,
+    lemma1_terms,
 )
 from genad.metrics.tables import (
     aggregate,
@@ -52,6 +53,7 @@ __all__ = [
     "frechet_distance",
     "gaussian_mi_lower_bound",
     "gaussian_total_correlation",
+    "lemma1_terms",
     "mig",
     "mutual_info_matrix",
     "sap",

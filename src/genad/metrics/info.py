@@ -72,17 +72,9 @@ def discrete_total_correlation(codes_discrete: Any) -> float:
     overestimated: independent variables give a positive value unless N is much larger than the
     product of the numbers of values. Compare estimates only at equal N and binning.
     """
-    a = to_numpy(codes_discrete)
-    if a.ndim == 1:
-        a = a[:, None]
-    if a.ndim != 2 or a.shape[0] == 0 or a.shape[1] == 0:
-        raise DataError(f"codes_discrete must be a non-empty 2-D array; got shape {a.shape}")
-    labels = np.stack(
-        [np.unique(a[:, j], return_inverse=True)[1].reshape(-1) for j in range(a.shape[1])],
-        axis=1,
-    )
-    marginal = sum(_plugin_entropy(np.bincount(labels[:, j])) for j in range(a.shape[1]))
-    joint = _plugin_entropy(np.unique(labels, axis=0, return_counts=True)[1])
+    labels = _labels(codes_discrete, "codes_discrete")
+    marginal = sum(_plugin_entropy(np.bincount(labels[:, j])) for j in range(labels.shape[1]))
+    joint = _joint_entropy(labels)
     return max(float(marginal - joint), 0.0)
 
 
@@ -170,7 +162,62 @@ def gaussian_mi_lower_bound(mu: Any, log_sigma: Any, c: Any, prior_std: float | 
     return float(h_prior + log_q.sum(axis=1).mean())
 
 
+def _labels(x: Any, name: str) -> np.ndarray:
+    a = to_numpy(x)
+    if a.ndim == 1:
+        a = a[:, None]
+    if a.ndim != 2 or a.shape[0] == 0 or a.shape[1] == 0:
+        raise DataError(f"{name} must be a non-empty 2-D array (samples, codes); got {a.shape}")
+    return np.stack(
+        [np.unique(a[:, j], return_inverse=True)[1].reshape(-1) for j in range(a.shape[1])],
+        axis=1,
+    )
+
+
+def _joint_entropy(labels: np.ndarray) -> float:
+    return _plugin_entropy(np.unique(labels, axis=0, return_counts=True)[1])
+
+
+def lemma1_terms(codes: Any, inferred: Any) -> dict[str, Any]:
+    """Both sides of genad's Lemma 1 (docs/lemma1.md) for discrete codes c (N, K) and the codes
+    c_hat (N, K) inferred back from the images generated with them, column i of c_hat being the
+    estimate of code i:
+
+        TC(c_hat) <= TC(c) + sum_i H(c_hat_i | c_i) - H(c_hat | c)
+                  <= TC(c) + sum_i H(c_hat_i | c_i)
+
+    With independent codes (TC(c) = 0, the InfoGAN prior) the total correlation of what Q
+    reads back is capped by the per-code uncertainty sum_i H(c_hat_i | c_i)
+    = sum_i [H(c_hat_i) - I(c_i; c_hat_i)], which the mutual-information term drives down.
+
+    All entropies are plug-in entropies of the empirical joint distribution of the N pairs, for
+    which the inequalities hold exactly (a test checks them on random data); continuous codes
+    must be discretised first (e.g. `genad.metrics.discretize`, the same bins for c and c_hat).
+
+    Returns {"tc_inferred", "tc_codes", "cond_entropy" (sum_i H(c_hat_i | c_i)),
+    "joint_cond_entropy" (H(c_hat | c)), "bound" (TC(c) + cond_entropy), "mi_per_code" (K,)
+    I(c_i; c_hat_i)}, in nats.
+    """
+    c = _labels(codes, "codes")
+    ch = _labels(inferred, "inferred")
+    if c.shape != ch.shape:
+        raise DataError(f"codes {c.shape} and inferred {ch.shape} must have the same shape")
+    k = c.shape[1]
+    h_c = np.array([_plugin_entropy(np.bincount(c[:, i])) for i in range(k)])
+    h_ch = np.array([_plugin_entropy(np.bincount(ch[:, i])) for i in range(k)])
+    h_pair = np.array([_joint_entropy(np.stack([c[:, i], ch[:, i]], 1)) for i in range(k)])
+    cond = np.maximum(h_pair - h_c, 0.0)  # H(c_hat_i | c_i)
+    mi = np.maximum(h_c + h_ch - h_pair, 0.0)
+    joint_cond = max(_joint_entropy(np.concatenate([c, ch], 1)) - _joint_entropy(c), 0.0)
+    tc_c = max(float(h_c.sum()) - _joint_entropy(c), 0.0)
+    tc_ch = max(float(h_ch.sum()) - _joint_entropy(ch), 0.0)
+    return {"tc_inferred": tc_ch, "tc_codes": tc_c, "cond_entropy": float(cond.sum()),
+            "joint_cond_entropy": joint_cond, "bound": tc_c + float(cond.sum()),
+            "mi_per_code": mi}
+
+
 __all__ = [
+    "lemma1_terms",
     "categorical_mi_lower_bound",
     "discrete_total_correlation",
     "gaussian_mi_lower_bound",

@@ -46,6 +46,7 @@ from torch import nn
 from genad.errors import ConfigError
 from genad.models.base import Detector, DetectorConfig
 from genad.models.ganomaly import frozen
+from genad.models.generative import LatentModel
 from genad.nn import DCDecoder, DCEncoder
 from genad.registry import register
 
@@ -163,7 +164,7 @@ class BetaTCVAEConfig(_VAEBaseConfig):
 
 # ---- the models -------------------------------------------------------------------------------
 @register("vae")
-class VAE(Detector):
+class VAE(LatentModel, Detector):
     """VAE; beta-VAE with beta != 1. Score: negative ELBO per pixel value (see module doc)."""
 
     Config = VAEConfig
@@ -247,10 +248,24 @@ class VAE(Detector):
         z = torch.as_tensor(z, dtype=torch.float32).reshape(-1, self.config.latent)
         return self._batched(z, lambda b: torch.sigmoid(self._logits(b)) * 2 - 1).numpy()
 
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent
+
+    def sample_latent(self, n: int, seed: int = 0) -> np.ndarray:
+        """(n, latent) codes z ~ N(0, I) drawn with `seed`."""
+        g = torch.Generator().manual_seed(seed)
+        return torch.randn(n, self.config.latent, generator=g).numpy()
+
     def sample(self, n: int, seed: int = 0) -> np.ndarray:
         """(n, C, S, S) images in [-1, 1] decoded from z ~ N(0, I) drawn with `seed`."""
-        z = torch.randn(n, self.config.latent, generator=torch.Generator().manual_seed(seed))
-        return self.decode(z)
+        return self.generate(n, seed)
+
+    def code_specs(self) -> list[dict[str, Any]]:
+        """Every latent dimension is a continuous code, traversed over [-2, 2] (two prior
+        standard deviations)."""
+        return [{"name": f"z{i}", "kind": "continuous", "range": (-2.0, 2.0), "columns": [i]}
+                for i in range(self.config.latent)]
 
     def traverse(self, image: Any, dim: int, values: Any) -> np.ndarray:
         """(len(values), C, S, S): `image`'s code (its posterior mean) with dimension `dim` set

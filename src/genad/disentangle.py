@@ -1,0 +1,276 @@
+"""Evaluate a generative model's codes against ground-truth factors: the figures of a
+disentanglement run, in one dict.
+
+    real-image codes   MIG, DCI (disentanglement, completeness, informativeness), SAP,
+                       FactorVAE and BetaVAE scores (these two sample sprites with one factor
+                       fixed, so they need `shapes`), the Gaussian total correlation of the
+                       codes inferred on real images
+    generated images   FID against real images on genad's probe features ("FID (genad
+                       probe)", not comparable with Inception FIDs), the attribute-control
+                       measure (genad.metrics.control) read by the probe, and both sides of
+                       Lemma 1 (genad.metrics.info.lemma1_terms: the codes drawn vs the codes
+                       read back from the images made with them)
+    training           the last epoch's InfoGAN MI lower bound (`mi`), when the model logs one
+
+For GANs the code of a real image is Q's estimate; for VAEs the posterior mean.
+
+Sample counts: `budget="full"` uses disentanglement_lib's (MIG 10,000; FactorVAE and BetaVAE
+10,000 train / 5,000 eval points; DCI and SAP 10,000 train / 5,000 test); `"quick"` (the
+default, for CPU runs) 4,000 images for MIG, 400 / 200 points for FactorVAE and BetaVAE and
+2,000 / 1,000 samples for DCI (random forests instead of gradient boosting) and SAP;
+`"smoke"` is smaller still, for tests. Figures of different budgets are not compared.
+
+`run` trains a model on the factor data and writes a run folder: the model files,
+metrics.json, samples.png, traversals.png and report.md.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from genad.data.base import ImageSet
+from genad.errors import ConfigError, DataError
+
+BUDGETS = {
+    "smoke": {"mig": 1000, "votes": (60, 30), "dci": (600, 300), "dci_method": "forest",
+              "gen": 1000, "bases": 3, "steps": 5},
+    "quick": {"mig": 4000, "votes": (400, 200), "dci": (2000, 1000), "dci_method": "forest",
+              "gen": 4000, "bases": 16, "steps": 8},
+    "full": {"mig": 10000, "votes": (10000, 5000), "dci": (10000, 5000), "dci_method": "gbt",
+             "gen": 10000, "bases": 64, "steps": 10},
+}
+CONT_BINS = 5  # bins per continuous code for Lemma 1: few, so that the plug-in entropies of
+# the joint codes stay close to the truth at a few thousand samples (see lemma1_terms)
+
+
+def factor_images(spec: str, size: int, n: int, seed: int) -> ImageSet:
+    """n images with ground-truth factors: "shapes" renders them; "dsprites:PATH" draws them
+    from the file (seeded)."""
+    from genad import data
+    from genad.data import shapes
+
+    name = spec.split(":", 1)[0]
+    if name == "shapes":
+        return shapes.sample(n, seed=seed, size=min(size, 64))
+    src = data.load(spec, size=size)
+    if src.factors is None:
+        raise DataError(f"{spec} has no ground-truth factors; use shapes or dsprites:PATH")
+    idx = np.random.default_rng(seed).choice(len(src), size=min(n, len(src)), replace=False)
+    return src.subset(np.sort(idx))
+
+
+def factor_labels(factors: Any) -> np.ndarray:
+    """(N, K) factor values -> (N, K) int64 labels 0..n_k-1 per factor (the metrics treat every
+    factor as discrete, as disentanglement_lib does)."""
+    f = np.asarray(factors)
+    return np.stack([np.unique(f[:, k], return_inverse=True)[1].reshape(-1)
+                     for k in range(f.shape[1])], axis=1)
+
+
+def _shape_samplers(model: Any, size: int) -> tuple[Any, Any]:
+    from genad.data import shapes
+
+    def codes(idx: np.ndarray) -> np.ndarray:
+        return model.encode(shapes.render(idx, min(size, 64))[:, None])
+
+    def sample_fn(k: int | None, n: int, rng: np.random.Generator) -> np.ndarray:
+        idx = (shapes.sample_factors(n, rng) if k is None
+               else shapes.sample_with_fixed_factor(k, n, rng))
+        return codes(idx)
+
+    def pairs_fn(k: int, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        a, b = shapes.sample_factors(n, rng), shapes.sample_factors(n, rng)
+        b[:, k] = a[:, k]
+        return codes(a), codes(b)
+
+    return sample_fn, pairs_fn
+
+
+def _code_labels(model: Any, latent: np.ndarray, inferred: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Discrete versions of the drawn codes (from the latent vectors) and of the inferred codes
+    (model.encode columns), the same bins for both: category indices; 20 equal-width bins over
+    each continuous code's range (inferred values clipped into it)."""
+    drawn, read = [], []
+    for j, spec in enumerate(model.code_specs()):
+        cols = spec["columns"]
+        if spec["kind"] == "categorical":
+            drawn.append(latent[:, cols].argmax(1))
+            read.append(np.rint(inferred[:, j]).astype(np.int64))
+        else:
+            lo, hi = spec["range"]
+            edges = np.linspace(lo, hi, CONT_BINS + 1)[1:-1]
+            drawn.append(np.digitize(np.clip(latent[:, cols[0]], lo, hi), edges))
+            read.append(np.digitize(np.clip(inferred[:, j], lo, hi), edges))
+    return np.stack(drawn, 1), np.stack(read, 1)
+
+
+def control_matrix(model: Any, probe: Any, reference: Any, bases: int, steps: int,
+                   seed: int = 0) -> np.ndarray:
+    """V (n_codes, n_factors) of genad.metrics.control for `model`, read by `probe`, with the
+    readout variances of `reference` images as the normaliser."""
+    from genad.metrics.control import traversal_variance
+
+    ref_var = probe.read(reference).var(axis=0)
+    base = model.sample_latent(bases, seed=seed)
+    rows = []
+    for j in range(len(model.code_specs())):
+        lat = np.concatenate([model.traverse_latent(b, j, steps) for b in base])
+        read = probe.read(model.decode(lat)).reshape(bases, -1, len(ref_var))
+        rows.append(traversal_variance(read[None], probe.groups, ref_var)[0])
+    return np.stack(rows)
+
+
+def evaluate(model: Any, spec: str = "shapes", budget: str = "quick", seed: int = 0,
+             probe: Any = None, quiet: bool = True) -> dict[str, Any]:
+    """Every figure of the module doc for a fitted generative `model` (one of the VAE or
+    InfoGAN families) on data set `spec` ("shapes" or "dsprites:PATH"). Deterministic for a
+    given seed."""
+    from genad.metrics import (
+        beta_vae_score,
+        dci,
+        factor_vae_score,
+        gaussian_total_correlation,
+        lemma1_terms,
+        mig,
+        sap,
+    )
+    from genad.metrics.control import attribute_control
+    from genad.probe import fid, probe_for
+
+    if budget not in BUDGETS:
+        raise ConfigError(f"budget must be one of {sorted(BUDGETS)}, got {budget!r}")
+    if not hasattr(model, "code_specs"):
+        raise ConfigError(f"{model.name} is not a generative model with codes; use one of the "
+                          "VAE or InfoGAN families")
+    b = BUDGETS[budget]
+    size = model.config.image_size
+    is_shapes = spec.split(":", 1)[0] == "shapes"
+    out: dict[str, Any] = {"data": spec, "budget": budget, "seed": seed}
+
+    real = factor_images(spec, size, b["mig"], seed=10_000 + seed)
+    factors = factor_labels(real.factors.numpy())
+    codes = model.encode(real)
+    m = mig(codes, factors)
+    out["mig"], out["mig_per_factor"] = m["mig"], m["per_factor"].tolist()
+    out["tc_real"] = gaussian_total_correlation(codes)
+
+    n_tr, n_te = b["dci"]
+    pool = factor_images(spec, size, n_tr + n_te, seed=20_000 + seed)
+    pc, pf = model.encode(pool), factor_labels(pool.factors.numpy())
+    d = dci(pc[:n_tr], pf[:n_tr], pc[n_tr:], pf[n_tr:], method=b["dci_method"], rng=seed)
+    out.update({f"dci_{k}": d[k] for k in ("disentanglement", "completeness")})
+    out["dci_informativeness"] = d.get("informativeness_test")
+    out["sap"] = sap(pc[:n_tr], pf[:n_tr], pc[n_tr:], pf[n_tr:])["sap"]
+    if is_shapes:
+        sample_fn, pairs_fn = _shape_samplers(model, size)
+        n_train, n_eval = b["votes"]
+        k = factors.shape[1]
+        out["factor_vae"] = factor_vae_score(sample_fn, k, seed, n_train=n_train, n_eval=n_eval,
+                                             n_variance_estimate=b["mig"])["eval_accuracy"]
+        out["beta_vae"] = beta_vae_score(pairs_fn, k, seed, n_train=n_train,
+                                         n_eval=n_eval)["eval_accuracy"]
+
+    latent = model.sample_latent(b["gen"], seed=30_000 + seed)
+    images = model.decode(latent)
+    drawn, read = _code_labels(model, latent, model.encode(images))
+    lem = lemma1_terms(drawn, read)
+    out.update({f"lemma1_{k}": (v.tolist() if isinstance(v, np.ndarray) else v)
+                for k, v in lem.items()})
+    history = getattr(model, "history_", None) or [{}]
+    out["mi_lower_bound"] = history[-1].get("mi")
+
+    if is_shapes:
+        probe = probe or probe_for("shapes", size, quiet=quiet)
+        out["fid_probe"] = fid(probe, images, real)
+        v = control_matrix(model, probe, real, b["bases"], b["steps"], seed=40_000 + seed)
+        ctl = attribute_control(v)
+        out.update({"control": ctl["control"], "control_coverage": ctl["coverage"],
+                    "control_matrix": v.tolist(), "control_factors": probe.factor_names})
+    return out
+
+
+def _generative(name: str) -> None:
+    from genad import registry
+    from genad.models.generative import LatentModel
+
+    if not issubclass(registry.get(name), LatentModel):
+        gen = [m for m in registry.names() if issubclass(registry.get(m), LatentModel)]
+        raise ConfigError(f"{name} has no latent codes to disentangle; use one of {gen}")
+
+
+def write_traversals(model: Any, path: str | Path, seed: int = 0, steps: int = 8) -> Path:
+    """traversals.png: one row per code, from one prior latent drawn with `seed`."""
+    from genad.report import plot_traversal_grid
+
+    base = model.sample_latent(1, seed=seed)[0]
+    specs = model.code_specs()
+    rows = [model.decode(model.traverse_latent(base, j, steps)) for j in range(len(specs))]
+    return plot_traversal_grid(rows, [s["name"] for s in specs], path,
+                               title=f"{model.name}: latent traversals (seed {seed})")
+
+
+def run(model: str, spec: str = "shapes", params: dict[str, Any] | None = None,
+        out: str | Path | None = None, seed: int = 0, budget: str = "quick",
+        overwrite: bool = False, quiet: bool = True) -> dict[str, Any]:
+    """Train `model` on the factor images of `spec` ("shapes[:N]" or "dsprites:PATH") and
+    evaluate it; with `out`, write the run folder. Returns the figures (see `evaluate`)."""
+    import time
+
+    import genad
+    from genad.experiment import FINISHED, prepare_run_dir
+    from genad.io import atomic_write_text
+    from genad.report import plot_sample_grid
+
+    _generative(model)
+    params = dict(params or {})
+    params.setdefault("seed", seed)
+    size = int(params.setdefault("image_size", 32))
+    run_dir = prepare_run_dir(out, overwrite, resume=False)
+    train = genad.data.load(spec, seed=seed, size=size)
+    if train.factors is None:
+        raise DataError(f"{spec} has no ground-truth factors; use shapes or dsprites:PATH")
+    det = genad.create(model, **params)
+    t0 = time.perf_counter()
+    det.fit(train, run_dir=run_dir, quiet=quiet)
+    fit_s = time.perf_counter() - t0
+    res = {"model": model, "lambda": getattr(det.config, "info_weight", None),
+           **evaluate(det, spec, budget=budget, seed=seed, quiet=quiet),
+           "fit_seconds": round(fit_s, 1), "train_images": len(train), "params": params}
+    if run_dir is not None:
+        det.save(run_dir)
+        plot_sample_grid(det.generate(64, seed=seed), run_dir / "samples.png",
+                         title=f"{model}: samples")
+        write_traversals(det, run_dir / "traversals.png", seed=seed)
+        atomic_write_text(run_dir / "report.md", report_markdown(res))
+        atomic_write_text(run_dir / FINISHED, json.dumps(res, indent=2, default=float))
+    return res
+
+
+HEADLINE = ("mig", "factor_vae", "beta_vae", "dci_disentanglement", "sap", "fid_probe",
+            "tc_real", "mi_lower_bound", "control", "lemma1_tc_inferred", "lemma1_bound")
+
+
+def report_markdown(res: dict[str, Any]) -> str:
+    """The run's report.md."""
+    lines = [f"# {res['model']} on {res['data']} (seed {res['seed']})", "",
+             "| figure | value |", "|---|---|"]
+    for k in HEADLINE:
+        v = res.get(k)
+        if v is not None:
+            lines.append(f"| {k} | {v:.4g} |")
+    lines += ["", f"Budget `{res['budget']}` (see genad.disentangle). FID here is computed on "
+              "genad's probe features (a small CNN trained on the sprites), not Inception's: "
+              "compare it only with other `fid_probe` figures.", "",
+              "![samples](samples.png)", "", "![traversals](traversals.png)", ""]
+    if "control_matrix" in res:
+        names = res["control_factors"]
+        lines += ["## Attribute control: V[code, factor]", "",
+                  "| code | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+        for j, row in enumerate(res["control_matrix"]):
+            lines.append(f"| {j} | " + " | ".join(f"{v:.3f}" for v in row) + " |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,499 @@
+"""InfoGAN and the multiscale (style-based, progressive) InfoGAN: GANs whose latent codes are
+tied to image attributes by mutual-information maximisation.
+
+The generator's input is split into incompressible noise z ~ N(0, I) and structured codes c:
+categorical codes (uniform over K categories, fed one-hot) and continuous codes
+(Uniform(-1, 1)), as in InfoGAN (Chen et al., NeurIPS 2016, Sec. 5 and App. C). A Q head on
+the discriminator's features predicts c from an image: a softmax per categorical code and a
+Gaussian mean (fixed unit variance by default, `q_fixed_std`) per continuous code. The losses:
+
+    D and Q:  BCE(D(x) -> real) + BCE(D(G(z, c)) -> fake) + lambda * L_info
+    G:        BCE(D(G(z, c)) -> real)  + lambda * L_info     (non-saturating GAN loss)
+    L_info = sum_cat CE(Q_cat, c_cat) + cont_weight * sum_cont NLL(Q_cont, c_cont)
+
+L_info is minus InfoGAN's variational lower bound L_I <= I(c; G(z, c)) (Lemma 5.1) up to the
+prior entropy; the bound itself, in nats, is logged as `mi` every step (with the prior
+entropies log K and log 2 added back; with a fixed unit variance it is the bound of that Q).
+Q and D's trunk learn from L_info in the D step on the detached fakes; G learns from it
+through the frozen D and Q in the G step.
+
+`infogan`: DCGAN generator and discriminator (genad.nn.dcgan), Adam lr 2e-4 for D and 1e-3
+for G, betas (0.5, 0.999) (InfoGAN App. C.1).
+`ms-infogan` (the project's method, after Paul, Wang, Alajaji, Burlina, "Unsupervised
+Discovery, Control, and Disentanglement of Semantic Attributes", Neural Computation 2021):
+the style-based progressive generator of genad.nn.style with the codes entering the styles
+of the scales listed in `code_scales` (all by default); the discriminator grows with it;
+non-saturating loss with a lazy R1 penalty (gamma 10 every 16 steps; StyleGAN App. C and
+StyleGAN2 Sec. B); Adam lr 2e-3, betas (0.0, 0.99) (ProGAN Sec. A.1 / StyleGAN App. C use
+lr 1e-3 .. 2e-3 with these betas; we take 2e-3).
+
+As anomaly detectors (fit on normal images only), three scores built on the learned
+representation (`score_kind`):
+    "inversion"      latent inversion started from Q's codes (z = 0): `inversion_steps`
+                     Adam steps on (z, c) minimising the per-image residual
+                     mean |x - G(z, c)| + 0.1 * mean |f(x) - f(G(z, c))| (AnoGAN's weighting,
+                     Schlegl et al. 2017, with f the discriminator features); the score is
+                     that loss at the end.
+    "code-density"   Mahalanobis distance of Q's codes of an image to a Gaussian fitted
+                     (with Ledoit-Wolf shrinkage) to the codes of the normal training images.
+    "disc-features"  the same Gaussian model on the discriminator's features.
+
+Generative API: `sample_latent`, `decode`, `generate`, `encode` (Q's estimate of the codes:
+argmax index per categorical code, mean per continuous code), `code_specs`, `traverse_latent`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genad.errors import ConfigError
+from genad.models.base import Detector, DetectorConfig
+from genad.models.ganomaly import frozen
+from genad.models.generative import LatentModel
+from genad.nn import DCDecoder, DCDiscriminator, init_dcgan_weights
+from genad.nn.style import ProgressiveDiscriminator, StyleGenerator, growth_schedule
+from genad.registry import register
+
+SCORE_KINDS = ("inversion", "code-density", "disc-features")
+
+
+@contextlib.contextmanager
+def no_weight_grads(*nets: nn.Module) -> Iterator[None]:
+    """Within the block, gradients flow through `nets` but not into their weights."""
+    for net in nets:
+        frozen(net)
+    try:
+        yield
+    finally:
+        for net in nets:
+            frozen(net, False)
+
+
+@dataclass
+class InfoGANConfig(DetectorConfig):
+    width: int = 64  # DCGAN widths (InfoGAN App. C uses DCGAN-style nets)
+    noise_dim: int = 62  # incompressible noise (InfoGAN App. C.1, MNIST: 62)
+    categorical: tuple[int, ...] = (10,)  # one code of 10 categories (InfoGAN App. C.1)
+    continuous: int = 2  # continuous codes ~ U(-1, 1) (InfoGAN App. C.1, MNIST: 2)
+    info_weight: float = 1.0  # lambda (InfoGAN Sec. 7: lambda = 1 for discrete codes)
+    cont_weight: float = 1.0  # relative weight of the continuous terms inside L_info
+    q_fixed_std: bool = True  # Q's Gaussian has unit variance (the InfoGAN reference code)
+    lr: float = 2e-4  # D (and Q) Adam lr (InfoGAN App. C.1)
+    lr_g: float = 1e-3  # G Adam lr (InfoGAN App. C.1)
+    beta1: float = 0.5  # Adam beta1 (InfoGAN App. C.1, DCGAN's)
+    beta2: float = 0.999
+    q_hidden: int = 128  # Q head: FC 128 (InfoGAN App. C.1, Table 1)
+    score_kind: str = "inversion"
+    inversion_steps: int = 10  # latent-search steps when scoring (AnoGAN used 500; see doc)
+    inversion_lr: float = 0.05
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.categorical = tuple(int(k) for k in np.atleast_1d(self.categorical or ()))
+        if any(k < 2 for k in self.categorical):
+            raise ConfigError(f"categorical codes need >= 2 categories, got {self.categorical}")
+        if self.continuous < 0 or self.noise_dim < 1:
+            raise ConfigError("continuous must be >= 0 and noise_dim >= 1")
+        if not self.categorical and not self.continuous:
+            raise ConfigError("an InfoGAN needs at least one code (categorical or continuous)")
+        if self.info_weight < 0 or self.cont_weight < 0:
+            raise ConfigError("info_weight and cont_weight must be >= 0")
+        if self.score_kind not in SCORE_KINDS:
+            raise ConfigError(f"score_kind must be one of {SCORE_KINDS}, got {self.score_kind!r}")
+        if self.inversion_steps < 0:
+            raise ConfigError("inversion_steps must be >= 0")
+
+
+@dataclass
+class MSInfoGANConfig(InfoGANConfig):
+    width: int = 32  # channels at the top resolution (doubling towards 4x4, see genad.nn.style)
+    max_width: int = 256
+    w_dim: int = 128  # StyleGAN uses 512; smaller for CPU-sized runs
+    mapping_layers: int = 4  # StyleGAN uses 8 (App. C)
+    code_scales: tuple[int, ...] | None = None  # blocks (0 = 4x4) the codes enter; None = all
+    grow: bool = True  # progressive growing from 4x4 (ProGAN Sec. 3)
+    final_share: float = 0.5  # share of the steps spent at the final resolution when growing
+    lr: float = 2e-3  # Adam lr for D, Q and G (StyleGAN App. C)
+    lr_g: float = 2e-3
+    beta1: float = 0.0  # Adam betas (0, 0.99) (ProGAN Sec. A.1, StyleGAN App. C)
+    beta2: float = 0.99
+    r1: float = 10.0  # R1 gamma (StyleGAN App. C)
+    r1_every: int = 16  # lazy regularisation interval (StyleGAN2 Sec. B)
+    feature_dim: int = 256
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.code_scales is not None:
+            self.code_scales = tuple(int(s) for s in np.atleast_1d(self.code_scales))
+        if not 0 <= self.final_share < 1:
+            raise ConfigError("final_share must be in [0, 1)")
+        if self.r1 < 0 or self.r1_every < 1:
+            raise ConfigError("r1 must be >= 0 and r1_every >= 1")
+
+
+class QHead(nn.Module):
+    """Discriminator features -> (logits of every categorical code, concatenated; means of the
+    continuous codes; their log standard deviations)."""
+
+    def __init__(self, n_in: int, hidden: int, n_logits: int, n_cont: int, fixed_std: bool
+                 ) -> None:
+        super().__init__()
+        self.n_logits, self.n_cont, self.fixed_std = n_logits, n_cont, fixed_std
+        n_out = n_logits + n_cont * (1 if fixed_std else 2)
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(n_in, hidden), nn.LeakyReLU(0.2),
+                                 nn.Linear(hidden, n_out))
+
+    def forward(self, f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        out = self.net(f).float()
+        logits = out[:, : self.n_logits]
+        mu = out[:, self.n_logits : self.n_logits + self.n_cont]
+        if self.fixed_std:
+            log_sigma = torch.zeros_like(mu)
+        else:
+            log_sigma = out[:, self.n_logits + self.n_cont :].clamp(-5, 2)
+        return logits, mu, log_sigma
+
+
+class _InfoGANBase(LatentModel, Detector):
+    """What InfoGAN and the multiscale InfoGAN share: codes, losses, scores, generative API.
+    Subclasses build 'g' (z, c) -> image and 'd' image -> (logit, features) and a 'q' head."""
+
+    Config = InfoGANConfig
+
+    # ---- codes ------------------------------------------------------------------------------
+    @property
+    def code_dim(self) -> int:
+        return sum(self.config.categorical) + self.config.continuous
+
+    @property
+    def latent_dim(self) -> int:
+        """Width of the latent vectors of `sample_latent` / `decode`: [z, one-hots, continuous]."""
+        return self.config.noise_dim + self.code_dim
+
+    def code_specs(self) -> list[dict[str, Any]]:
+        """One entry per code: kind, columns in the latent vector, categories or range."""
+        c, col, out = self.config, self.config.noise_dim, []
+        for i, k in enumerate(c.categorical):
+            out.append({"name": f"cat{i}", "kind": "categorical", "categories": k,
+                        "columns": list(range(col, col + k))})
+            col += k
+        for j in range(c.continuous):
+            out.append({"name": f"cont{j}", "kind": "continuous", "range": (-1.0, 1.0),
+                        "columns": [col]})
+            col += 1
+        return out
+
+    def _draw(self, n: int, device: torch.device, generator: torch.Generator | None = None
+              ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor], torch.Tensor]:
+        """(z, code vector, categorical indices, continuous values) for n samples."""
+        c = self.config
+        z = torch.randn(n, c.noise_dim, generator=generator)
+        idx = [torch.randint(0, k, (n,), generator=generator) for k in c.categorical]
+        cont = torch.rand(n, c.continuous, generator=generator) * 2 - 1
+        onehots = [F.one_hot(i, k).float() for i, k in zip(idx, c.categorical)]
+        code = torch.cat([*onehots, cont], dim=1)
+        return z.to(device), code.to(device), [i.to(device) for i in idx], cont.to(device)
+
+    def _info_terms(self, logits: torch.Tensor, mu: torch.Tensor, log_sigma: torch.Tensor,
+                    idx: list[torch.Tensor], cont: torch.Tensor
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(L_info, the MI lower bound in nats), both batch means."""
+        c = self.config
+        loss = logits.new_zeros(())
+        mi = logits.new_zeros(())
+        start = 0
+        for i, k in zip(idx, c.categorical):
+            ce = F.cross_entropy(logits[:, start : start + k], i)
+            loss, mi, start = loss + ce, mi + math.log(k) - ce.detach(), start + k
+        if c.continuous:
+            nll = (0.5 * ((cont - mu) / log_sigma.exp()).pow(2) + log_sigma).sum(1).mean()
+            loss = loss + c.cont_weight * nll
+            full = nll.detach() + 0.5 * math.log(2 * math.pi) * c.continuous
+            mi = mi + c.continuous * math.log(2.0) - full
+        return loss, mi
+
+    # ---- training ---------------------------------------------------------------------------
+    def build(self, channels: int) -> dict[str, nn.Module]:
+        c = self.config
+        g = DCDecoder(c.image_size, channels, c.noise_dim + self.code_dim, c.width)
+        d = DCDiscriminator(c.image_size, channels, c.width)
+        g.apply(init_dcgan_weights)
+        d.apply(init_dcgan_weights)
+        feat = _feature_dim(d, channels, c.image_size)
+        q = QHead(feat, c.q_hidden, sum(c.categorical), c.continuous, c.q_fixed_std)
+        return {"g": g, "d": d, "q": q, **self._score_nets(feat)}
+
+    def _score_nets(self, d_features: int) -> dict[str, nn.Module]:
+        """The Gaussian of the representation scores (fitted in `after_training`)."""
+        kind = self.config.score_kind
+        if kind == "inversion":
+            return {}
+        return {"gauss": GaussianModel(self.code_dim if kind == "code-density" else d_features)}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        c = self.config
+        dq = [*self.nets_["d"].parameters(), *self.nets_["q"].parameters()]
+        return {
+            "d": torch.optim.Adam(dq, c.lr, betas=(c.beta1, c.beta2)),
+            "g": torch.optim.Adam(self.nets_["g"].parameters(), c.lr_g, betas=(c.beta1, c.beta2)),
+        }
+
+    def _generate(self, z: torch.Tensor, code: torch.Tensor, noise: bool = True) -> torch.Tensor:
+        return self.nets_["g"](torch.cat([z, code], dim=1))
+
+    def _real(self, x: torch.Tensor) -> torch.Tensor:
+        """The real batch as D sees it at the current resolution."""
+        return x
+
+    def _d_regulariser(self, x: torch.Tensor) -> torch.Tensor | None:
+        return None
+
+    def train_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        c = self.config
+        d, q = self.nets_["d"], self.nets_["q"]
+        real = self._real(x)
+        z, code, idx, cont = self._draw(len(x), x.device)
+        fake = self._generate(z, code)
+        # D and Q: real/fake BCE on detached fakes, plus L_info on those fakes
+        d_real, _ = d(real)
+        d_fake, f_fake = d(fake.detach())
+        info_d, _ = self._info_terms(*q(f_fake), idx, cont)
+        loss_d = _bce(d_real, 1.0) + _bce(d_fake, 0.0)
+        reg = self._d_regulariser(real)
+        total_d = loss_d + c.info_weight * info_d + (reg if reg is not None else 0.0)
+        self.optimize(total_d, "d")
+        # G: non-saturating loss plus L_info through the frozen D and Q
+        with no_weight_grads(d, q):
+            logit, feat = d(fake)
+            info_g, mi = self._info_terms(*q(feat), idx, cont)
+            adv = _bce(logit, 1.0)
+            self.optimize(adv + c.info_weight * info_g, "g")
+        return {"d": loss_d.detach(), "g": adv.detach(), "info": info_g.detach(),
+                "mi": mi.detach()}
+
+    # ---- representation: codes, features, Gaussian scores -----------------------------------
+    def _q_codes(self, x: torch.Tensor, soft: bool = False) -> torch.Tensor:
+        """Q's estimate of the codes of images x: argmax index per categorical code (or the
+        softmax probabilities with soft=True) and the mean per continuous code."""
+        _, f = self.nets_["d"](x)
+        logits, mu, _ = self.nets_["q"](f)
+        parts, start = [], 0
+        for k in self.config.categorical:
+            block = logits[:, start : start + k]
+            parts.append(block.softmax(1) if soft else block.argmax(1, keepdim=True).float())
+            start += k
+        return torch.cat([*parts, mu], dim=1)
+
+    def _features(self, x: torch.Tensor, kind: str) -> torch.Tensor:
+        if kind == "code-density":
+            return self._q_codes(x, soft=True)
+        return self.nets_["d"](x)[1].flatten(1).float()
+
+    def after_training(self, x: torch.Tensor) -> None:
+        kind = self.config.score_kind
+        if kind == "inversion":
+            return
+        feats = self._batched(x, lambda b: self._features(b, kind)).double().numpy()
+        self.nets_["gauss"].fit_(feats)
+
+    # ---- anomaly scores ---------------------------------------------------------------------
+    def score(self, x: torch.Tensor) -> torch.Tensor:
+        kind = self.config.score_kind
+        if kind != "inversion":
+            return self.nets_["gauss"](self._features(x, kind).double()).float()
+        return self._invert(x)[2]
+
+    def _invert(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(z, code, loss per image) after latent search started from Q's codes and z = 0.
+        Each image's loss is summed, not averaged, over the batch, so every image's search
+        (Adam is element-wise) is independent of the others in its batch."""
+        c = self.config
+        g, d = self.nets_["g"], self.nets_["d"]
+        with torch.enable_grad(), no_weight_grads(g, d):
+            code0 = self._q_codes(x, soft=True).detach()
+            cat = sum(c.categorical)
+            logits0 = code0[:, :cat].clamp_min(1e-4).log()  # search the categories as logits
+            z = torch.zeros(len(x), c.noise_dim, device=x.device, requires_grad=True)
+            logits = logits0.clone().requires_grad_(True)
+            cont = code0[:, cat:].clone().requires_grad_(True)
+            _, f_x = d(x)
+            f_x = f_x.detach()
+            opt = torch.optim.Adam([z, logits, cont], lr=c.inversion_lr)
+            for step in range(c.inversion_steps + 1):
+                code = torch.cat([self._soft_onehots(logits), cont.clamp(-1, 1)], dim=1)
+                gen = self._generate(z, code, noise=False)
+                _, f_g = d(gen)
+                loss = ((x - gen).abs().flatten(1).mean(1)
+                        + 0.1 * (f_x - f_g).abs().flatten(1).mean(1))
+                if step == c.inversion_steps:
+                    break
+                opt.zero_grad(set_to_none=True)
+                loss.sum().backward()
+                opt.step()
+        return z.detach(), code.detach(), loss.detach()
+
+    def _soft_onehots(self, logits: torch.Tensor) -> torch.Tensor:
+        parts, start = [], 0
+        for k in self.config.categorical:
+            parts.append(logits[:, start : start + k].softmax(1))
+            start += k
+        return torch.cat(parts, dim=1) if parts else logits[:, :0]
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor | None:
+        if self.config.score_kind != "inversion":
+            return None
+        z, code, _ = self._invert(x)
+        return self._generate(z, code, noise=False).clamp(-1, 1)
+
+    def pixel_map(self, x: torch.Tensor) -> torch.Tensor | None:
+        rec = self.reconstruct(x)
+        return None if rec is None else (x - rec).abs().mean(1)
+
+    # ---- generative API ---------------------------------------------------------------------
+    def sample_latent(self, n: int, seed: int = 0) -> np.ndarray:
+        """(n, latent_dim) latent vectors [z, one-hot categorical codes, continuous codes]
+        drawn from the prior with `seed`."""
+        z, code, _, _ = self._draw(n, torch.device("cpu"), torch.Generator().manual_seed(seed))
+        return torch.cat([z, code], dim=1).numpy()
+
+    def decode(self, latent: Any) -> np.ndarray:
+        """(N, C, S, S) images in [-1, 1] of latent vectors (see `sample_latent`); no noise
+        inputs, so the same latent always gives the same image."""
+        self._check_fitted()
+        lat = torch.as_tensor(np.asarray(latent, dtype=np.float32)).reshape(-1, self.latent_dim)
+        nz = self.config.noise_dim
+        return self._batched(
+            lat, lambda b: self._generate(b[:, :nz], b[:, nz:], noise=False).clamp(-1, 1)
+        ).numpy()
+
+    def encode(self, data: Any) -> np.ndarray:
+        """(N, n_codes) Q's estimate of each code: the category index of each categorical code,
+        then the mean of each continuous code."""
+        self._check_fitted()
+        return self._batched(self._prepare(data), self._q_codes).numpy()
+
+
+def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
+    logits = logits.float()
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
+
+
+def _feature_dim(d: nn.Module, channels: int, size: int) -> int:
+    """Length of the flattened features a discriminator gives for one image."""
+    was = d.training
+    d.eval()
+    with torch.no_grad():
+        n = d(torch.zeros(1, channels, size, size))[1][0].numel()
+    d.train(was)
+    return n
+
+
+class GaussianModel(nn.Module):
+    """A Gaussian fitted to feature vectors, its covariance shrunk by Ledoit-Wolf; forward
+    gives the Mahalanobis distance."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dim, dtype=torch.float64))
+        self.register_buffer("precision", torch.eye(dim, dtype=torch.float64))
+
+    def fit_(self, feats: np.ndarray) -> GaussianModel:
+        """Fit mean and precision to `feats` (N, dim) in place; returns self."""
+        from genad.models.gaussian_ad import ledoit_wolf
+
+        cov, _ = ledoit_wolf(feats)
+        self.mean.copy_(torch.from_numpy(np.asarray(feats, dtype=np.float64).mean(0)))
+        self.precision.copy_(torch.from_numpy(np.linalg.pinv(cov, hermitian=True)))
+        return self
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        from genad.models.gaussian_ad import mahalanobis
+
+        return mahalanobis(f.double(), self.mean, self.precision)
+
+
+@register("infogan")
+class InfoGAN(_InfoGANBase):
+    """InfoGAN on DCGAN networks (Chen et al. 2016); see the module doc."""
+
+    Config = InfoGANConfig
+
+
+@register("ms-infogan")
+class MSInfoGAN(_InfoGANBase):
+    """The multiscale InfoGAN: style-based progressive generator + Q head; see the module doc."""
+
+    Config = MSInfoGANConfig
+
+    def build(self, channels: int) -> dict[str, nn.Module]:
+        c = self.config
+        g = StyleGenerator(c.image_size, channels, c.noise_dim, self.code_dim, c.width,
+                           c.max_width, c.w_dim, c.mapping_layers,
+                           None if c.code_scales is None else list(c.code_scales))
+        d = ProgressiveDiscriminator(c.image_size, channels, c.width, c.max_width, c.feature_dim)
+        q = QHead(c.feature_dim, c.q_hidden, sum(c.categorical), c.continuous, c.q_fixed_std)
+        g.register_buffer("steps_done", torch.tensor(0))
+        return {"g": g, "d": d, "q": q, **self._score_nets(c.feature_dim)}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        c = self.config
+        dq = [*self.nets_["d"].parameters(), *self.nets_["q"].parameters()]
+        return {
+            "d": torch.optim.Adam(dq, c.lr, betas=(c.beta1, c.beta2), eps=1e-8),
+            "g": torch.optim.Adam(self.nets_["g"].parameters(), c.lr_g, betas=(c.beta1, c.beta2),
+                                  eps=1e-8),
+        }
+
+    def _generate(self, z: torch.Tensor, code: torch.Tensor, noise: bool = True) -> torch.Tensor:
+        return self.nets_["g"](z, code, noise=noise)
+
+    def _total_steps(self) -> int:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        n = getattr(self, "n_train_", 0)
+        return self.config.epochs * ((n // world) // self.config.batch_size)
+
+    def _set_growth(self, stage: int, alpha: float) -> None:
+        for net in (self.nets_["g"], self.nets_["d"]):
+            net.stage.fill_(stage)
+            net.alpha.fill_(alpha)
+
+    def _real(self, x: torch.Tensor) -> torch.Tensor:
+        g = self.nets_["g"]
+        n = g.n_blocks
+        if self.config.grow:
+            stage, alpha = growth_schedule(int(g.steps_done), self._total_steps(), n,
+                                           self.config.final_share)
+        else:
+            stage, alpha = n - 1, 1.0
+        self._set_growth(stage, alpha)
+        g.steps_done += 1
+        factor = 2 ** (n - 1 - stage)
+        real = F.avg_pool2d(x, factor) if factor > 1 else x
+        if alpha < 1:  # fade the reals as the networks fade (ProGAN Sec. A.1)
+            low = F.interpolate(F.avg_pool2d(real, 2), scale_factor=2, mode="nearest")
+            real = torch.lerp(low, real, alpha)
+        return real
+
+    def after_training(self, x: torch.Tensor) -> None:
+        # a run too short to finish growing still generates and scores at full resolution
+        self._set_growth(self.nets_["g"].n_blocks - 1, 1.0)
+        super().after_training(x)
+
+    def _d_regulariser(self, real: torch.Tensor) -> torch.Tensor | None:
+        c = self.config
+        if c.r1 == 0 or int(self.nets_["g"].steps_done) % c.r1_every != 0:
+            return None
+        real = real.detach().requires_grad_(True)
+        logit, _ = self.nets_["d"](real)
+        (grad,) = torch.autograd.grad(logit.float().sum(), real, create_graph=True)
+        return 0.5 * c.r1 * c.r1_every * grad.pow(2).flatten(1).sum(1).mean()

@@ -1,0 +1,174 @@
+"""The multiscale style-based generator, its discriminator and the InfoGAN family."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import genad
+from genad.errors import ConfigError
+from genad.metrics import categorical_mi_lower_bound
+from genad.nn.style import ProgressiveDiscriminator, StyleGenerator, growth_schedule
+
+
+# ---- growing --------------------------------------------------------------------------------
+def test_growth_schedule_phases() -> None:
+    # 3 blocks (4, 8, 16), 1000 steps, half at the end: 4 early phases of 125 steps
+    assert growth_schedule(0, 1000, 3) == (0, 1.0)
+    assert growth_schedule(124, 1000, 3) == (0, 1.0)
+    assert growth_schedule(125, 1000, 3) == (1, 0.0)
+    stage, alpha = growth_schedule(187, 1000, 3)
+    assert stage == 1 and alpha == pytest.approx(62 / 125)
+    assert growth_schedule(250, 1000, 3) == (1, 1.0)
+    assert growth_schedule(375, 1000, 3) == (2, 0.0)
+    assert growth_schedule(500, 1000, 3) == (2, 1.0)
+    assert growth_schedule(999, 1000, 3) == (2, 1.0)
+    stages = [growth_schedule(s, 1000, 3)[0] for s in range(1000)]
+    assert stages == sorted(stages)  # never shrinks
+    assert growth_schedule(5, 10, 1) == (0, 1.0)
+
+
+def _set(net: torch.nn.Module, stage: int, alpha: float) -> None:
+    net.stage.fill_(stage)
+    net.alpha.fill_(alpha)
+
+
+def test_generator_resolution_and_fade_in() -> None:
+    torch.manual_seed(0)
+    g = StyleGenerator(16, 1, z_dim=4, code_dim=3, width=8, w_dim=16, mapping_layers=2)
+    z, c = torch.randn(5, 4), torch.randn(5, 3)
+    for stage, size in enumerate((4, 8, 16)):
+        _set(g, stage, 1.0)
+        assert g(z, c, noise=False).shape == (5, 1, size, size)
+    # alpha = 0 at stage 2 is the stage-1 image, upsampled
+    _set(g, 1, 1.0)
+    low = g(z, c, noise=False)
+    _set(g, 2, 0.0)
+    torch.testing.assert_close(g(z, c, noise=False), F.interpolate(low, scale_factor=2))
+    _set(g, 2, 0.5)
+    assert not torch.allclose(g(z, c, noise=False), F.interpolate(low, scale_factor=2))
+    # noise inputs are per-image randomness; without them the output is deterministic
+    _set(g, 2, 1.0)
+    torch.testing.assert_close(g(z, c, noise=False), g(z, c, noise=False))
+
+
+def test_discriminator_fade_in_mirrors_the_generator() -> None:
+    torch.manual_seed(0)
+    d = ProgressiveDiscriminator(16, 1, width=8, feature_dim=32)
+    x = torch.randn(4, 1, 16, 16)
+    _set(d, 1, 1.0)
+    low_logit, low_feat = d(F.avg_pool2d(x, 2))
+    _set(d, 2, 0.0)
+    logit, feat = d(x)
+    torch.testing.assert_close(logit, low_logit)
+    torch.testing.assert_close(feat, low_feat)
+    # one image's output does not depend on the rest of the batch
+    _set(d, 2, 1.0)
+    torch.testing.assert_close(d(x)[0][:1], d(x[:1])[0])
+
+
+def test_codes_enter_only_the_chosen_scales() -> None:
+    """Codes that modulate only the 16x16 block leave the 8x8 image unchanged."""
+    torch.manual_seed(0)
+    g = StyleGenerator(16, 1, z_dim=4, code_dim=2, width=8, w_dim=16, code_scales=[2])
+    z = torch.randn(3, 4)
+    c1, c2 = torch.zeros(3, 2), torch.ones(3, 2)
+    _set(g, 1, 1.0)
+    torch.testing.assert_close(g(z, c1, noise=False), g(z, c2, noise=False))
+    _set(g, 2, 1.0)
+    assert not torch.allclose(g(z, c1, noise=False), g(z, c2, noise=False))
+    with pytest.raises(ValueError):
+        StyleGenerator(16, 1, 4, 2, code_scales=[3])
+
+
+# ---- the InfoGAN family -----------------------------------------------------------------------
+INFOGANS = ["infogan", "ms-infogan"]
+SMALL = {"image_size": 16, "width": 8, "epochs": 1, "batch_size": 16, "noise_dim": 4,
+         "categorical": (3,), "continuous": 2}
+
+
+@pytest.fixture(scope="module")
+def fitted(digits16) -> dict:
+    return {name: genad.create(name, **SMALL).fit(digits16) for name in INFOGANS}
+
+
+@pytest.mark.parametrize("name", INFOGANS)
+def test_info_terms_are_infogan_bounds(name, fitted) -> None:
+    det = fitted[name]
+    torch.manual_seed(0)
+    logits, mu = torch.randn(50, 3), torch.randn(50, 2) * 0.1
+    idx, cont = torch.randint(0, 3, (50,)), torch.rand(50, 2) * 2 - 1
+    loss, mi = det._info_terms(logits, mu, torch.zeros_like(mu), [idx], cont)
+    cat = categorical_mi_lower_bound(logits.numpy(), idx.numpy())
+    # continuous: H(U(-1, 1)) = log 2 per code plus E log N(c; mu, 1)
+    gauss = (2 * math.log(2.0) - 2 * 0.5 * math.log(2 * math.pi)
+             - 0.5 * ((cont - mu) ** 2).sum(1).mean().item())
+    assert float(mi) == pytest.approx(cat + gauss, abs=1e-5)
+    ce = F.cross_entropy(logits, idx).item()
+    assert float(loss) == pytest.approx(ce + 0.5 * ((cont - mu) ** 2).sum(1).mean().item(),
+                                        abs=1e-5)
+
+
+@pytest.mark.parametrize("name", INFOGANS)
+def test_latents_codes_and_traversals(name, fitted, digits16) -> None:
+    det = fitted[name]
+    assert det.latent_dim == 4 + 3 + 2
+    lat = det.sample_latent(6, seed=1)
+    assert lat.shape == (6, 9)
+    np.testing.assert_array_equal(lat[:, 4:7].sum(1), np.ones(6))  # one-hot categorical
+    assert np.all(np.abs(lat[:, 7:]) <= 1)
+    np.testing.assert_array_equal(det.sample_latent(6, seed=1), lat)
+    imgs = det.decode(lat)
+    assert imgs.shape == (6, 1, 16, 16) and imgs.min() >= -1 and imgs.max() <= 1
+    np.testing.assert_array_equal(det.generate(6, seed=1), imgs)  # no noise inputs: repeatable
+    codes = det.encode(digits16[:7])
+    assert codes.shape == (7, 3) and set(np.unique(codes[:, 0])) <= {0.0, 1.0, 2.0}
+    cat = det.traverse_latent(lat[0], 0)
+    assert cat.shape == (3, 9)
+    np.testing.assert_array_equal(cat[:, 4:7], np.eye(3))
+    cont = det.traverse_latent(lat[0], 2, steps=5)
+    assert cont.shape == (5, 9)
+    np.testing.assert_allclose(cont[:, 8], np.linspace(-1, 1, 5))
+    rest = np.repeat(np.delete(lat[:1], 8, 1), 5, 0)
+    np.testing.assert_array_equal(np.delete(cont, 8, axis=1), rest)
+    with pytest.raises(ConfigError):
+        det.traverse_latent(lat[0], 3)
+    with pytest.raises(ConfigError):
+        det.traverse_latent(lat[0, :5], 0)
+
+
+@pytest.mark.parametrize("name", INFOGANS)
+def test_same_seed_same_generator(name, digits16) -> None:
+    a = genad.create(name, **SMALL).fit(digits16).generate(4, seed=3)
+    b = genad.create(name, **SMALL).fit(digits16).generate(4, seed=3)
+    np.testing.assert_array_equal(a, b)
+    c = genad.create(name, **{**SMALL, "seed": 1}).fit(digits16).generate(4, seed=3)
+    assert not np.array_equal(a, c)
+
+
+@pytest.mark.parametrize("kind", ["code-density", "disc-features"])
+def test_gaussian_scores_are_mahalanobis_distances(kind, digits16) -> None:
+    det = genad.create("infogan", **SMALL, score_kind=kind).fit(digits16)
+    g = det.nets_["gauss"]
+    x = det._prepare(digits16[:8])
+    with torch.no_grad():
+        f = det._features(x, kind).double()
+    d = f - g.mean
+    expected = torch.einsum("ni,ij,nj->n", d, g.precision, d).sqrt()
+    np.testing.assert_allclose(det.decision_function(digits16[:8]), expected.numpy(), rtol=1e-5)
+    # the precision is the inverse of a shrunk (well-conditioned) covariance
+    assert torch.isfinite(g.precision).all() and torch.linalg.eigvalsh(g.precision).min() > 0
+
+
+def test_bad_infogan_settings() -> None:
+    for bad in ({"categorical": (1,)}, {"categorical": (), "continuous": 0},
+                {"score_kind": "nope"}, {"info_weight": -1}, {"inversion_steps": -1}):
+        with pytest.raises(ConfigError):
+            genad.create("infogan", **bad)
+    for bad in ({"final_share": 1.0}, {"r1_every": 0}):
+        with pytest.raises(ConfigError):
+            genad.create("ms-infogan", **bad)
