@@ -2,11 +2,15 @@
 
 from genad.models import (  # noqa: F401
     ae,
+    alocc,
+    anogan,
     classic,
     deep_svdd,
+    egbad,
     ganomaly,
     gaussian_ad,
     infogan,
+    ocgan,
     skip_ganomaly,
     vae,
 )

@@ -1,0 +1,198 @@
+"""AnoGAN (Schlegl et al., IPMI 2017, arXiv 1703.05921) and f-AnoGAN (Schlegl et al., Medical
+Image Analysis 54, 2019).
+
+AnoGAN trains a DCGAN on normal images. To score x it searches the latent space: starting
+from z0 it takes `search_steps` Adam steps on z to minimise (Sec. 2.2)
+    L(z) = (1 - lam) * sum |x - G(z)|  +  lam * sum |f(x) - f(G(z))|
+(residual loss + discrimination loss, f = D's last feature map) and scores x by the final
+L(z*). We divide L by the pixel count C*H*W, the same constant for every image: the ranking,
+and Adam's path (invariant to a constant loss scale up to its epsilon), are unchanged.
+Every image's z is optimised independently: the batch objective is the *sum* of per-image
+losses, so each row of z gets the gradient of its own loss, and Adam's steps are per
+coordinate; a batch mean would scale every gradient by 1/B and so tie each image's steps to
+the batch size through Adam's epsilon. z0 is one seeded draw from N(0, I), the same for every
+image, so a score does not depend on which images share its batch. The paper starts from a
+random z1 and takes 500 steps (Sec. 3); `search_steps` defaults to 30 (Adam lr 0.1) to keep
+scoring cheap on a CPU. Longer searches lower every image's loss further but, with a GAN
+trained for a few CPU epochs, they fit the anomalies too: on digits leave-one-out (digit 3,
+32x32, 4 epochs) AUROC was 0.62 after 25 steps and 0.51 after 100 at lr 0.1.
+
+f-AnoGAN replaces the search by an encoder. A WGAN-GP (Gulrajani et al. 2017) generator and
+critic are trained on normal images; the encoder E is trained with G and the critic fixed on
+the izi_f loss (Sec. 2.3.2)
+    (1/n) ||x - G(E(x))||^2 + kappa (1/n_d) ||f(x) - f(G(E(x)))||^2
+with f the critic's last feature map, and the score A(x) is the same quantity (Eq. 4).
+The paper trains E after the GAN has converged. genad's one training loop calls one
+`train_step` per batch, so here E takes its izi_f step in every training step, against the
+generator of that moment (G in eval mode, no gradient into G or the critic): the same
+objective, trained alongside rather than after.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from genad.models.adversarial import (
+    adams,
+    dcgan_init,
+    generator_step,
+    gradient_penalty,
+    weights_frozen,
+)
+from genad.models.base import Detector, DetectorConfig
+from genad.nn import DCDecoder, DCDiscriminator, DCEncoder
+from genad.nn.gan import Critic
+from genad.registry import register
+
+
+# ---- AnoGAN -----------------------------------------------------------------------------------
+@dataclass
+class AnoGANConfig(DetectorConfig):
+    latent: int = 100  # z dimension of DCGAN (Radford et al. 2016, Sec. 4), used by AnoGAN
+    width: int = 64  # ngf = ndf = 64, DCGAN's generator/discriminator width
+    lr: float = 2e-4  # Adam lr, DCGAN's setting (Radford et al. 2016, Sec. 4)
+    beta1: float = 0.5  # Adam beta1, DCGAN's setting (Radford et al. 2016, Sec. 4)
+    lam: float = 0.1  # weight of the discrimination loss (Schlegl et al. 2017, Sec. 3: 0.1)
+    search_steps: int = 30  # latent-search steps; the paper takes 500 (Sec. 3), see the top
+    search_lr: float = 0.1  # Adam lr of the latent search (not given in the paper; chosen)
+
+
+@register("anogan")
+class AnoGAN(Detector):
+    Config = AnoGANConfig
+
+    def build(self, channels: int) -> dict[str, nn.Module]:
+        c = self.config
+        return dcgan_init({
+            "g": DCDecoder(c.image_size, channels, c.latent, c.width),
+            "d": DCDiscriminator(c.image_size, channels, c.width),
+        })
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return adams(self.nets_, self.config.lr, (self.config.beta1, 0.999))
+
+    def train_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        fake = self.nets_["g"](torch.randn(x.shape[0], self.config.latent, device=x.device))
+        loss_g, loss_d = generator_step(self, x, fake)
+        return {"g": loss_g, "d": loss_d}
+
+    # ---- the latent search ----------------------------------------------------------------
+    def z0(self, n: int, device: torch.device) -> torch.Tensor:
+        """(n, nz): one seeded N(0, I) draw, repeated for every image."""
+        gen = torch.Generator().manual_seed(self.config.seed)
+        return torch.randn(self.config.latent, generator=gen).to(device).expand(n, -1).clone()
+
+    def search_loss(self, x: torch.Tensor, f_x: torch.Tensor, z: torch.Tensor) -> tuple:
+        """Per-image L(z) / (C*H*W): (loss (B,), G(z))."""
+        c = self.config
+        x_hat = self.nets_["g"](z)
+        _, f_hat = self.nets_["d"](x_hat)
+        res = (x - x_hat.float()).abs().flatten(1).sum(1)
+        disc = (f_x - f_hat.float()).abs().flatten(1).sum(1)
+        return ((1 - c.lam) * res + c.lam * disc) / x[0].numel(), x_hat
+
+    def latent_search(
+        self, x: torch.Tensor, steps: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Optimise one z per image; returns (z* (B, nz), L(z*) (B,), G(z*) (B, C, H, W))."""
+        g, d = self.nets_["g"], self.nets_["d"]
+        steps = self.config.search_steps if steps is None else steps
+        with torch.enable_grad(), weights_frozen(g, d):  # score() runs under no_grad
+            f_x = d(x)[1].float().detach()
+            z = self.z0(len(x), x.device).requires_grad_(True)
+            opt = torch.optim.Adam([z], lr=self.config.search_lr)
+            for _ in range(steps):
+                loss, _ = self.search_loss(x, f_x, z)
+                opt.zero_grad(set_to_none=True)
+                loss.sum().backward()  # a sum: each z row gets only its own image's gradient
+                opt.step()
+        with torch.no_grad():
+            loss, x_hat = self.search_loss(x, f_x, z)
+        return z.detach(), loss, x_hat
+
+    def score(self, x: torch.Tensor) -> torch.Tensor:
+        return self.latent_search(x)[1]
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        return self.latent_search(x)[2]
+
+    def pixel_map(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.reconstruct(x).float() - x).abs().mean(1)  # the residual |x - G(z*)|
+
+
+# ---- f-AnoGAN ---------------------------------------------------------------------------------
+@dataclass
+class FAnoGANConfig(DetectorConfig):
+    latent: int = 128  # z dimension (authors' code, z_encoding_izif.py: ZDIM = 128)
+    width: int = 64  # first-stage channels of generator, critic and encoder (DCGAN's 64)
+    lr: float = 1e-4  # Adam lr of WGAN-GP (Gulrajani et al. 2017, Algorithm 1: alpha = 1e-4)
+    beta1: float = 0.0  # Adam betas (0, 0.9) (Gulrajani et al. 2017, Algorithm 1)
+    beta2: float = 0.9  # Adam betas (0, 0.9) (Gulrajani et al. 2017, Algorithm 1)
+    gp_lambda: float = 10.0  # gradient-penalty weight (Gulrajani et al. 2017, Algorithm 1)
+    n_critic: int = 5  # critic steps per generator step (Gulrajani et al. 2017, Algorithm 1)
+    kappa: float = 1.0  # weight of the feature residual (Schlegl et al. 2019, Sec. 2.3.2)
+    encoder_lr: float = 5e-5  # encoder Adam lr (authors' code, train_enc_izi: lr=5e-5); betas
+    # are WGAN-GP's (chosen)
+
+
+@register("f-anogan")
+class FAnoGAN(Detector):
+    Config = FAnoGANConfig
+
+    def build(self, channels: int) -> dict[str, nn.Module]:
+        c = self.config
+        self.steps_ = 0
+        return dcgan_init({
+            "g": DCDecoder(c.image_size, channels, c.latent, c.width),
+            "d": Critic(c.image_size, channels, c.width),
+            "e": DCEncoder(c.image_size, channels, c.latent, c.width),
+        })
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        c = self.config
+        opts = adams({k: self.nets_[k] for k in ("g", "d")}, c.lr, (c.beta1, c.beta2))
+        opts.update(adams({"e": self.nets_["e"]}, c.encoder_lr, (c.beta1, c.beta2)))
+        return opts
+
+    def train_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        c, g, d = self.config, self.nets_["g"], self.nets_["d"]
+        fake = g(torch.randn(x.shape[0], c.latent, device=x.device))
+        gp = gradient_penalty(d, x, fake)
+        wdist = d(x)[0].float().mean() - d(fake.detach())[0].float().mean()
+        self.optimize(-wdist + c.gp_lambda * gp, "d")
+        out = {"wdist": wdist.detach(), "gp": gp.detach()}
+        self.steps_ += 1
+        if self.steps_ % c.n_critic == 0:
+            with weights_frozen(d):
+                loss_g = -d(fake)[0].float().mean()
+            self.optimize(loss_g, "g")
+            out["g"] = loss_g.detach()
+        g.eval()  # the encoder learns to invert G as it is used at score time
+        with weights_frozen(g, d):
+            loss_e = self.izif(x).mean()
+        g.train()
+        self.optimize(loss_e, "e")
+        out["izif"] = loss_e.detach()
+        return out
+
+    def izif(self, x: torch.Tensor, x_hat: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-image izi_f loss = anomaly score A(x) (Schlegl et al. 2019, Eq. 4): (B,)."""
+        d = self.nets_["d"]
+        x_hat = self.reconstruct(x) if x_hat is None else x_hat
+        _, f_x = d(x)
+        _, f_hat = d(x_hat)
+        res = (x - x_hat.float()).pow(2).flatten(1).mean(1)
+        feat = (f_x.float() - f_hat.float()).pow(2).flatten(1).mean(1)
+        return res + self.config.kappa * feat
+
+    def score(self, x: torch.Tensor) -> torch.Tensor:
+        return self.izif(x)
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        return self.nets_["g"](self.nets_["e"](x))
+
+    def pixel_map(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.reconstruct(x).float() - x).pow(2).mean(1)

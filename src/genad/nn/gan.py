@@ -1,0 +1,100 @@
+"""Discriminators beyond DCGAN's: a WGAN-GP critic, a BiGAN joint discriminator D(x, z) and a
+small MLP discriminator on latent codes. Pure torch.nn, no training logic.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from genad.nn.dcgan import DCDecoder, DCEncoder, _levels
+
+
+class Critic(nn.Module):
+    """WGAN-GP critic: the DCGAN trunk without BatchNorm, since the gradient penalty is a
+    per-sample quantity that batch statistics would mix (Gulrajani et al. 2017, Sec. 4; the
+    f-AnoGAN authors' residual critic uses layer normalisation, this one none).
+
+    forward: (B, C, S, S) -> (score (B,), features (B, w, 4, 4))."""
+
+    def __init__(self, size: int, channels: int, width: int = 64) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_in, w = channels, width
+        for i in range(_levels(size)):
+            if i:
+                c_in, w = w, w * 2
+            layers += [nn.Conv2d(c_in, w, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Conv2d(w, 1, 4, 1, 0)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        f = self.features(x)
+        return self.head(f).flatten(), f
+
+
+class JointDiscriminator(nn.Module):
+    """BiGAN discriminator on pairs (x, z) (Donahue et al. 2017; Zenati et al. 2018, MNIST
+    network): a DCGAN trunk on x, a dense layer on z, a joint dense layer whose activations are
+    the features used for feature matching, then a logit. Dropout 0.5 after each stage, as in
+    the EGBAD reference network (active in training only).
+
+    forward: (x (B, C, S, S), z (B, nz)) -> (logit (B,), features (B, hidden))."""
+
+    def __init__(
+        self, size: int, channels: int, nz: int, width: int = 64, hidden: int = 512
+    ) -> None:
+        super().__init__()
+        trunk = DCEncoder(size, channels, 1, width)
+        self.x_net = nn.Sequential(trunk.trunk, nn.Flatten(), nn.Dropout(0.5))
+        self.z_net = nn.Sequential(nn.Linear(nz, hidden), nn.LeakyReLU(0.2), nn.Dropout(0.5))
+        self.joint = nn.Sequential(
+            nn.Linear(trunk.out_width * 16 + hidden, 2 * hidden),
+            nn.LeakyReLU(0.2),
+            nn.Dropout(0.5),
+        )
+        self.head = nn.Linear(2 * hidden, 1)
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        f = self.joint(torch.cat([self.x_net(x), self.z_net(z)], 1))  # (B, 2 * hidden)
+        return self.head(f).flatten(), f
+
+
+class LatentDiscriminator(nn.Module):
+    """MLP on latent codes: (B, nz) -> logit (B,). OCGAN's latent discriminator."""
+
+    def __init__(self, nz: int, hidden: int = 128) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(nz, hidden),
+            nn.LeakyReLU(0.2),
+            nn.Linear(hidden, hidden),
+            nn.LeakyReLU(0.2),
+            nn.Linear(hidden, 1),
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z).flatten()
+
+
+class DCAutoencoder(nn.Module):
+    """DCGAN encoder -> decoder: (B, C, S, S) -> (B, C, S, S) in [-1, 1]; `encode` gives the
+    (B, nz) code, squashed by tanh into (-1, 1) when `bounded` (OCGAN's latent)."""
+
+    def __init__(
+        self, size: int, channels: int, nz: int, width: int = 64, bounded: bool = False
+    ) -> None:
+        super().__init__()
+        self.encoder = DCEncoder(size, channels, nz, width)
+        self.decoder = DCDecoder(size, channels, nz, width)
+        self.bounded = bounded
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.encoder(x)
+        return torch.tanh(z) if self.bounded else z
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
