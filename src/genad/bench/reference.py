@@ -31,6 +31,9 @@ from pathlib import Path
 from typing import Any
 
 DATA_FILE = Path(__file__).with_name("reference.json")
+#: published disentanglement figures on dSprites (MIG, FactorVAE / BetaVAE scores, DCI, SAP),
+#: with what was looked for and not found ("gaps") and verified training defaults ("defaults")
+DISENTANGLE_FILE = Path(__file__).with_name("disentangle_reference.json")
 
 #: protocols that make sense for each data set (genad's names)
 DATASETS: dict[str, tuple[str, ...]] = {
@@ -191,9 +194,13 @@ def _expand(table: dict[str, Any], shared: dict[str, str]) -> list[Reference]:
     return out
 
 
+def _read(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 @lru_cache(maxsize=1)
 def _load() -> tuple[dict[str, str], tuple[Reference, ...], tuple[Gap, ...]]:
-    data = json.loads(DATA_FILE.read_text(encoding="utf-8"))
+    data = _read(DATA_FILE)
     shared = data.get("notes", {})
     refs = tuple(r for t in data["tables"] for r in _expand(t, shared))
     gaps = tuple(Gap(**g) for g in data.get("gaps", []))
@@ -246,4 +253,21 @@ def gaps(model: str | None = None, dataset: str | None = None) -> list[Gap]:
         g
         for g in GAPS
         if (model is None or g.model == model) and (dataset is None or g.dataset in ("*", dataset))
+    ]
+
+
+@lru_cache(maxsize=1)
+def _disentangle() -> tuple[dict[str, Any], ...]:
+    return tuple(_read(DISENTANGLE_FILE)["figures"])
+
+
+def disentangle_figures(metric: str | None = None, model: str | None = None) -> list[dict]:
+    """Published disentanglement figures on dSprites matching the given metric ("mig",
+    "factorvae", "betavae", "dci-disentanglement", "sap") and model (None: any). Each is a dict
+    with model, metric, value (None where the paper only plots it; see note), std,
+    hyperparameter, source, location, read_from and note; copies, safe to modify."""
+    return [
+        dict(f)
+        for f in _disentangle()
+        if (metric is None or f["metric"] == metric) and (model is None or f["model"] == model)
     ]
