@@ -144,7 +144,6 @@ class FAnoGAN(Detector):
 
     def build(self, channels: int) -> dict[str, nn.Module]:
         c = self.config
-        self.steps_ = 0
         return dcgan_init({
             "g": DCDecoder(c.image_size, channels, c.latent, c.width),
             "d": Critic(c.image_size, channels, c.width),
@@ -164,8 +163,7 @@ class FAnoGAN(Detector):
         wdist = d(x)[0].float().mean() - d(fake.detach())[0].float().mean()
         self.optimize(-wdist + c.gp_lambda * gp, "d")
         out = {"wdist": wdist.detach(), "gp": gp.detach()}
-        self.steps_ += 1
-        if self.steps_ % c.n_critic == 0:
+        if self.critic_steps() % c.n_critic == 0:
             with weights_frozen(d):
                 loss_g = -d(fake)[0].float().mean()
             self.optimize(loss_g, "g")
@@ -177,6 +175,12 @@ class FAnoGAN(Detector):
         self.optimize(loss_e, "e")
         out["izif"] = loss_e.detach()
         return out
+
+    def critic_steps(self) -> int:
+        """Critic updates so far, read from its Adam state, so that a resumed run keeps the
+        n_critic rhythm of the uninterrupted one."""
+        state = self.optimizers_["d"].state.get(next(self.nets_["d"].parameters()))
+        return int(state["step"]) if state else 0
 
     def izif(self, x: torch.Tensor, x_hat: torch.Tensor | None = None) -> torch.Tensor:
         """Per-image izi_f loss = anomaly score A(x) (Schlegl et al. 2019, Eq. 4): (B,)."""
