@@ -166,8 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--domain-b", help="folder of images with the attribute")
     p.add_argument("--data", default="digits", help="without folders: the source the attribute "
                    "is drawn onto (digits (default), mnist:PATH, ...)")
-    p.add_argument("--attribute", default="digit", choices=["digit", "frame"],
-                   help="what genad draws onto domain B (default digit: a small corner digit)")
+    p.add_argument("--attribute", default="frame", choices=["frame", "digit"],
+                   help="what genad draws onto domain B: frame (default; a border of random "
+                   "thickness and grey) or digit (another digit shrunk into a corner)")
     p.add_argument("--limit", type=int, help="use at most N source images")
     p.add_argument("--size", type=int, help="read images at SIZE x SIZE (default: --image-size)")
     p.add_argument("--seed", type=int, default=0)

@@ -16,8 +16,8 @@ For GANs the code of a real image is Q's estimate; for VAEs the posterior mean.
 
 Sample counts: `budget="full"` uses disentanglement_lib's (MIG 10,000; FactorVAE and BetaVAE
 10,000 train / 5,000 eval points; DCI and SAP 10,000 train / 5,000 test); `"quick"` (the
-default, for CPU runs) 4,000 images for MIG, 400 / 200 points for FactorVAE and BetaVAE and
-2,000 / 1,000 samples for DCI (random forests instead of gradient boosting) and SAP;
+default, for CPU runs) 4,000 images for MIG, 300 / 150 points for FactorVAE and BetaVAE and
+1,500 / 750 samples for DCI (random forests instead of gradient boosting) and SAP;
 `"smoke"` is smaller still, for tests. Figures of different budgets are not compared.
 
 `run` trains a model on the factor data and writes a run folder: the model files,
@@ -38,8 +38,8 @@ from genad.errors import ConfigError, DataError
 BUDGETS = {
     "smoke": {"mig": 1000, "votes": (60, 30), "dci": (600, 300), "dci_method": "forest",
               "gen": 1000, "bases": 3, "steps": 5},
-    "quick": {"mig": 4000, "votes": (400, 200), "dci": (2000, 1000), "dci_method": "forest",
-              "gen": 4000, "bases": 16, "steps": 8},
+    "quick": {"mig": 4000, "votes": (300, 150), "dci": (1500, 750), "dci_method": "forest",
+              "gen": 4000, "bases": 8, "steps": 8},
     "full": {"mig": 10000, "votes": (10000, 5000), "dci": (10000, 5000), "dci_method": "gbt",
              "gen": 10000, "bases": 64, "steps": 10},
 }
@@ -274,3 +274,70 @@ def report_markdown(res: dict[str, Any]) -> str:
         for j, row in enumerate(res["control_matrix"]):
             lines.append(f"| {j} | " + " | ".join(f"{v:.3f}" for v in row) + " |")
     return "\n".join(lines) + "\n"
+
+
+# ---- the benchmark: models x lambdas x seeds ----------------------------------------------------
+TABLE = ("mig", "factor_vae", "beta_vae", "dci_disentanglement", "sap", "fid_probe", "tc_real",
+         "mi_lower_bound", "lemma1_tc_inferred", "lemma1_bound", "control", "fit_seconds")
+
+
+def _cell_name(model: str, lam: float | None) -> str:
+    return model if lam is None else f"{model}-lambda{lam:g}"
+
+
+def bench(models: list[str], spec: str = "shapes", seeds: range | list[int] = range(3),
+          lambdas: list[float] | dict[str, list[float]] | None = None,
+          params: dict[str, dict[str, Any]] | None = None,
+          out: str | Path = "runs/bench-shapes", budget: str = "quick",
+          quiet: bool = True) -> list[dict[str, Any]]:
+    """Every model x seed (and, for the InfoGAN family, x info weight lambda), each cell a
+    `run` folder out/<entry>[-lambda<l>]/seed<s>; a finished cell is read back, not rerun.
+
+    models: registered names, or "name:variant" entries for the same model with other
+    parameters (e.g. "ms-infogan:coarse" with params["ms-infogan:coarse"] = {"code_scales":
+    [0, 1]}). lambdas: one list for every InfoGAN-family entry, or a dict entry -> list.
+    params: extra model parameters per entry, over those of its model name, over "*" (all).
+    Writes results.csv (one row per run), results.md (mean ± std over seeds),
+    trade_space.png (FID vs MIG) and lemma1.png under `out`; returns the rows."""
+    from genad.metrics import aggregate, to_markdown, write_csv
+    from genad.report import plot_lemma1, plot_trade_space
+
+    out = Path(out)
+    params = params or {}
+    rows: list[dict[str, Any]] = []
+    for entry in models:
+        model = entry.partition(":")[0]
+        _generative(model)
+        lams = lambdas.get(entry) if isinstance(lambdas, dict) else lambdas
+        family = hasattr(genad_config(model), "info_weight")
+        for lam in (lams or [None]) if family else [None]:
+            for seed in seeds:
+                cell = out / _cell_name(entry.replace(":", "-"), lam) / f"seed{seed}"
+                done = cell / "result.json"
+                if done.exists():
+                    res = json.loads(done.read_text())
+                else:
+                    p = {**params.get("*", {}), **params.get(model, {})}
+                    p.update(params.get(entry, {}) if entry != model else {})
+                    if lam is not None:
+                        p["info_weight"] = lam
+                    res = run(model, spec, params=p, out=cell, seed=seed, budget=budget,
+                              overwrite=True, quiet=quiet)
+                rows.append({"model": entry, "lambda": lam, "seed": seed,
+                             **{k: res.get(k) for k in TABLE}})
+    write_csv(rows, out / "results.csv")
+    agg = aggregate(rows, by=("model", "lambda"), metrics=TABLE)
+    table = to_markdown(agg, columns=["model", "lambda"], metrics=list(TABLE), mean_row=False)
+    (out / "results.md").write_text(table)
+    plot_trade_space(rows, out / "trade_space.png")
+    family_rows = [r for r in rows if r["lambda"] is not None]
+    if family_rows:
+        plot_lemma1(family_rows, out / "lemma1.png")
+    return rows
+
+
+def genad_config(model: str) -> Any:
+    """The default config of a registered model (no networks are built)."""
+    from genad import registry
+
+    return registry.get(model).Config()

@@ -233,7 +233,7 @@ def probe_for(spec: str, size: int, quiet: bool = True, refresh: bool = False) -
     if name == "shapes":
         s = shapes.sample(SHAPES_TRAIN, seed=SHAPES_SEED, size=min(size, 64))
         probe = train_probe(s.images, shapes_targets(s.factors), SHAPES_HEADS, size,
-                            key="shapes", quiet=quiet)
+                            key="shapes", epochs=8, quiet=quiet)
     else:
         src = data.load(spec, size=size)
         labels = src.labels

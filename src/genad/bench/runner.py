@@ -61,7 +61,8 @@ def bench(
     train_limit: int | None = None,  # train on a seeded subset of at most this many images
 ) -> Path:
     """Run every (model, class, seed) cell not yet finished and write the report; returns
-    the path of report.md."""
+    the path of report.md. A model given as "name:kind" runs `name` with score_kind=kind
+    (the InfoGAN family's representation-based scores)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     out = Path(out).expanduser()
@@ -84,7 +85,7 @@ def bench(
         task = bar.add_task("bench", total=len(cells), cell="")
         for model, cls, seed in cells:
             bar.update(task, cell=f"{model} class {cls} seed {seed}")
-            cell_dir = out / model / str(cls) / f"seed{seed}"
+            cell_dir = out / model.replace(":", "-") / str(cls) / f"seed{seed}"
             done = cell_dir / experiment.FINISHED
             if done.exists():
                 result = json.loads(done.read_text())
@@ -102,10 +103,12 @@ def bench(
                         len(split.train), generator=torch.Generator().manual_seed(seed)
                     )
                     split.train = split.train.subset(keep[:train_limit])
+                name, _, kind = model.partition(":")  # "infogan:code-density": a score kind
+                extra = {"score_kind": kind} if kind else {}
                 result = experiment.run(
-                    model,
+                    name,
                     split,
-                    params=dict(params or {}, seed=seed),
+                    params=dict(params or {}, **extra, seed=seed),
                     out=cell_dir,
                     data=spec,
                     overwrite=True,

@@ -13,7 +13,10 @@ Gaussian mean (fixed unit variance by default, `q_fixed_std`) per continuous cod
 
 L_info is minus InfoGAN's variational lower bound L_I <= I(c; G(z, c)) (Lemma 5.1) up to the
 prior entropy; the bound itself, in nats, is logged as `mi` every step (with the prior
-entropies log K and log 2 added back; with a fixed unit variance it is the bound of that Q).
+entropies log K and log 2 added back). With Q's variance fixed at 1 (the default; a learnt
+variance made the GAN collapse to noise on sprites: the info term grows without bound as
+sigma shrinks) the logged bound uses, per continuous code, the batch's best fixed sigma,
+sigma^2 = mean (c - mu)^2, which is also a valid lower bound and is not capped below 0.
 Q and D's trunk learn from L_info in the D step on the detached fakes; G learns from it
 through the frozen D and Q in the G step.
 
@@ -44,10 +47,8 @@ argmax index per categorical code, mean per continuous code), `code_specs`, `tra
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,26 +58,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from genad.errors import ConfigError
+from genad.models.adversarial import bce, weights_frozen
 from genad.models.base import Detector, DetectorConfig
-from genad.models.ganomaly import frozen
 from genad.models.generative import LatentModel
 from genad.nn import DCDecoder, DCDiscriminator, init_dcgan_weights
 from genad.nn.style import ProgressiveDiscriminator, StyleGenerator, growth_schedule
 from genad.registry import register
 
 SCORE_KINDS = ("inversion", "code-density", "disc-features")
-
-
-@contextlib.contextmanager
-def no_weight_grads(*nets: nn.Module) -> Iterator[None]:
-    """Within the block, gradients flow through `nets` but not into their weights."""
-    for net in nets:
-        frozen(net)
-    try:
-        yield
-    finally:
-        for net in nets:
-            frozen(net, False)
 
 
 @dataclass
@@ -218,7 +207,12 @@ class _InfoGANBase(LatentModel, Detector):
         if c.continuous:
             nll = (0.5 * ((cont - mu) / log_sigma.exp()).pow(2) + log_sigma).sum(1).mean()
             loss = loss + c.cont_weight * nll
-            full = nll.detach() + 0.5 * math.log(2 * math.pi) * c.continuous
+            if c.q_fixed_std:  # report the bound of the best fixed sigma per code (any sigma
+                # gives a valid bound; the unit one caps it at log 2 - log(2 pi e)/2 < 0)
+                var = (cont - mu).detach().pow(2).mean(0).clamp_min(1e-6)
+                full = 0.5 * (math.log(2 * math.pi) + 1 + var.log()).sum()
+            else:
+                full = nll.detach() + 0.5 * math.log(2 * math.pi) * c.continuous
             mi = mi + c.continuous * math.log(2.0) - full
         return loss, mi
 
@@ -268,15 +262,15 @@ class _InfoGANBase(LatentModel, Detector):
         d_real, _ = d(real)
         d_fake, f_fake = d(fake.detach())
         info_d, _ = self._info_terms(*q(f_fake), idx, cont)
-        loss_d = _bce(d_real, 1.0) + _bce(d_fake, 0.0)
+        loss_d = bce(d_real, True) + bce(d_fake, False)
         reg = self._d_regulariser(real)
         total_d = loss_d + c.info_weight * info_d + (reg if reg is not None else 0.0)
         self.optimize(total_d, "d")
         # G: non-saturating loss plus L_info through the frozen D and Q
-        with no_weight_grads(d, q):
+        with weights_frozen(d, q):
             logit, feat = d(fake)
             info_g, mi = self._info_terms(*q(feat), idx, cont)
-            adv = _bce(logit, 1.0)
+            adv = bce(logit, True)
             self.optimize(adv + c.info_weight * info_g, "g")
         return {"d": loss_d.detach(), "g": adv.detach(), "info": info_g.detach(),
                 "mi": mi.detach()}
@@ -319,7 +313,7 @@ class _InfoGANBase(LatentModel, Detector):
         (Adam is element-wise) is independent of the others in its batch."""
         c = self.config
         g, d = self.nets_["g"], self.nets_["d"]
-        with torch.enable_grad(), no_weight_grads(g, d):
+        with torch.enable_grad(), weights_frozen(g, d):
             code0 = self._q_codes(x, soft=True).detach()
             cat = sum(c.categorical)
             logits0 = code0[:, :cat].clamp_min(1e-4).log()  # search the categories as logits
@@ -381,11 +375,6 @@ class _InfoGANBase(LatentModel, Detector):
         then the mean of each continuous code."""
         self._check_fitted()
         return self._batched(self._prepare(data), self._q_codes).numpy()
-
-
-def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
-    logits = logits.float()
-    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
 
 
 def _feature_dim(d: nn.Module, channels: int, size: int) -> int:

@@ -1,0 +1,62 @@
+"""Every detector on MNIST leave-one-out (GANomaly's protocol) and CIFAR-10 one-vs-rest
+(Deep SVDD's), all classes, beside the published figures: the anomaly-detection zoo's table.
+
+Each protocol is one `genad.bench` call (resumable: finished cells are kept) writing
+results.csv / results.md / report.md (per-class bars with the published figure marked, ROC
+curves, score histograms) under --out/<protocol>. The representation-based detectors of the
+multiscale InfoGAN run as "ms-infogan" (latent inversion), "ms-infogan:code-density" and
+"ms-infogan:disc-features" (model:score_kind), beside GANomaly and the others.
+
+    # the full table (10 classes, 3 seeds, paper epochs): a GPU run
+    python benchmarks/zoo.py --mnist ~/data/mnist --cifar10 ~/data/cifar10 --device cuda
+    # a reduced CPU run: 1 seed, 2 epochs, 1,000 training images, 16x16
+    python benchmarks/zoo.py --mnist ~/data/mnist --cifar10 ~/data/cifar10 --seeds 1 \\
+        --epochs 2 --train-limit 1000 --size 16 --out runs/bench-zoo-cpu
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from genad.bench import bench
+
+DETECTORS = ("ae,vae,ganomaly,skip-ganomaly,anogan,f-anogan,egbad,alocc,ocgan,deep-svdd,"
+             "gaussian-ad,ocsvm-codes,iforest-codes,infogan,ms-infogan,ms-infogan:code-density,"
+             "ms-infogan:disc-features")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mnist", help="MNIST folder (IDX .gz or npz); skipped when absent")
+    ap.add_argument("--cifar10", help="CIFAR-10 folder (pickle batches or class folders)")
+    ap.add_argument("--models", default=DETECTORS)
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--classes", default="all")
+    ap.add_argument("--epochs", type=int, help="epochs for every model (default: each paper's)")
+    ap.add_argument("--train-limit", type=int, help="seeded subset of the normal training images")
+    ap.add_argument("--size", type=int, default=32)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--out", default="runs/bench-zoo")
+    args = ap.parse_args()
+    params = {"device": args.device}
+    if args.epochs:
+        params["epochs"] = args.epochs
+    jobs = []
+    if args.mnist:
+        jobs.append(("mnist-leave-one-out", f"mnist:{args.mnist}", "leave-one-out"))
+        jobs.append(("mnist-one-vs-rest", f"mnist:{args.mnist}", "one-vs-rest"))
+    if args.cifar10:
+        jobs.append(("cifar10-one-vs-rest", f"cifar10:{args.cifar10}", "one-vs-rest"))
+    if not jobs:
+        ap.error("give --mnist and/or --cifar10")
+    for name, spec, protocol in jobs:
+        report = bench(args.models.split(","), spec, protocol=protocol, classes=args.classes,
+                       seeds=range(args.seeds), params=params, out=Path(args.out) / name,
+                       size=args.size, train_limit=args.train_limit, quiet=True)
+        print(f"## {name}\n")
+        print((Path(report).parent / "results.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
