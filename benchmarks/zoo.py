@@ -9,9 +9,9 @@ multiscale InfoGAN run as "ms-infogan" (latent inversion), "ms-infogan:code-dens
 
     # the full table (10 classes, 3 seeds, paper epochs): a GPU run
     python benchmarks/zoo.py --mnist ~/data/mnist --cifar10 ~/data/cifar10 --device cuda
-    # a reduced CPU run: 1 seed, 2 epochs, 1,000 training images, 16x16
+    # a reduced CPU run: 1 seed, 3 epochs, 1,000 training and 2,000 test images, 16x16
     python benchmarks/zoo.py --mnist ~/data/mnist --cifar10 ~/data/cifar10 --seeds 1 \\
-        --epochs 2 --train-limit 1000 --size 16 --out runs/bench-zoo-cpu
+        --epochs 3 --train-limit 1000 --test-limit 2000 --size 16 --out runs/bench-zoo-cpu
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ def main() -> None:
     ap.add_argument("--classes", default="all")
     ap.add_argument("--epochs", type=int, help="epochs for every model (default: each paper's)")
     ap.add_argument("--train-limit", type=int, help="seeded subset of the normal training images")
+    ap.add_argument("--test-limit", type=int, help="seeded subset of the test images")
     ap.add_argument("--size", type=int, default=32)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--out", default="runs/bench-zoo")
@@ -53,7 +54,8 @@ def main() -> None:
     for name, spec, protocol in jobs:
         report = bench(args.models.split(","), spec, protocol=protocol, classes=args.classes,
                        seeds=range(args.seeds), params=params, out=Path(args.out) / name,
-                       size=args.size, train_limit=args.train_limit, quiet=True)
+                       size=args.size, train_limit=args.train_limit, test_limit=args.test_limit,
+                       quiet=True)
         print(f"## {name}\n")
         print((Path(report).parent / "results.md").read_text())
 

@@ -132,6 +132,17 @@ def test_bench_writes_a_table_and_resumes(tmp_path: Path, capsys) -> None:
     assert list(csv.DictReader((out / "results.csv").open())) == rows
 
 
+def test_bench_limits_train_and_test_images(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "bench"
+    args = ["bench", "ae", "--data", "digits", "--classes", "3", "--seeds", "1", "--out", out,
+            "--quiet", "--train-limit", "200", "--test-limit", "50", *TINY]
+    assert run_cli(*args) == 0
+    cell = out / "ae" / "3" / "seed0"
+    scores = list(csv.DictReader((cell / "scores.csv").open()))
+    assert len(scores) == 50
+    assert "test images limited to a seeded 50" in (out / "report.md").read_text()
+
+
 def test_models_and_datasets_list(capsys) -> None:
     assert run_cli("models", "-v") == 0
     out = capsys.readouterr().out

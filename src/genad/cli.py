@@ -124,6 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help="train on a seeded subset of at most N normal images (quick CPU runs)",
     )
+    p.add_argument(
+        "--test-limit",
+        type=int,
+        help="score a seeded subset of at most N test images (quick CPU runs)",
+    )
     _common(p)
 
     p = sub.add_parser(
@@ -349,6 +354,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         select_on_test=args.select_on_test,
         quiet=args.quiet,
         train_limit=args.train_limit,
+        test_limit=args.test_limit,
     )
     print((Path(rep).parent / "results.md").read_text())
     print(f"report: {rep}")

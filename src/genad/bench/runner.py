@@ -45,6 +45,14 @@ def _reference(models: Sequence[str], spec: str, protocol: str) -> dict[tuple, f
     return ref or None
 
 
+def _seeded_subset(images: Any, limit: int | None, seed: int) -> Any:
+    """At most `limit` images of an ImageSet, drawn with `seed` (all of them when None)."""
+    if limit is None or len(images) <= limit:
+        return images
+    keep = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
+    return images.subset(keep[:limit].sort().values)
+
+
 def bench(
     models: Sequence[str],
     spec: str,
@@ -59,6 +67,7 @@ def bench(
     select_on_test: bool = False,
     quiet: bool = False,
     train_limit: int | None = None,  # train on a seeded subset of at most this many images
+    test_limit: int | None = None,  # score a seeded subset of at most this many test images
 ) -> Path:
     """Run every (model, class, seed) cell not yet finished and write the report; returns
     the path of report.md. A model given as "name:kind" runs `name` with score_kind=kind
@@ -98,11 +107,8 @@ def bench(
                     size=size,
                     download=download,
                 )
-                if train_limit is not None and len(split.train) > train_limit:
-                    keep = torch.randperm(
-                        len(split.train), generator=torch.Generator().manual_seed(seed)
-                    )
-                    split.train = split.train.subset(keep[:train_limit])
+                split.train = _seeded_subset(split.train, train_limit, seed)
+                split.test = _seeded_subset(split.test, test_limit, seed)
                 name, _, kind = model.partition(":")  # "infogan:code-density": a score kind
                 extra = {"score_kind": kind} if kind else {}
                 result = experiment.run(
@@ -133,7 +139,9 @@ def bench(
     notes = [
         f"Protocol {protocol}; data {spec}; seeds {', '.join(map(str, seeds))}; "
         f"parameters {json.dumps(params or {})}"
-        + (f"; training images limited to {train_limit} a run." if train_limit else "."),
+        + (f"; training images limited to {train_limit} a run" if train_limit else "")
+        + (f"; test images limited to a seeded {test_limit} a run" if test_limit else "")
+        + ".",
         "auroc is the final model's. Published values come from bench/reference.py with "
         "their sources; compare like with like (same protocol).",
     ]
