@@ -1,5 +1,6 @@
 """Every detector on MNIST leave-one-out (GANomaly's protocol) and CIFAR-10 one-vs-rest
-(Deep SVDD's), all classes, beside the published figures: the anomaly-detection zoo's table.
+(Deep SVDD's), all classes, beside the published figures: the anomaly-detection zoo's table;
+optionally MVTec-layout folders (image and pixel AUROC).
 
 Each protocol is one `genad.bench` call (resumable: finished cells are kept) writing
 results.csv / results.md / report.md (per-class bars with the published figure marked, ROC
@@ -30,6 +31,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mnist", help="MNIST folder (IDX .gz or npz); skipped when absent")
     ap.add_argument("--cifar10", help="CIFAR-10 folder (pickle batches or class folders)")
+    ap.add_argument("--mvtec", help="one MVTec AD category folder (image and pixel AUROC)")
+    ap.add_argument("--masks", help="category folders with a .png mask beside each image "
+                    "(e.g. magnetic-tile defects; image and pixel AUROC)")
     ap.add_argument("--models", default=DETECTORS)
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--classes", default="all")
@@ -49,8 +53,12 @@ def main() -> None:
         jobs.append(("mnist-one-vs-rest", f"mnist:{args.mnist}", "one-vs-rest"))
     if args.cifar10:
         jobs.append(("cifar10-one-vs-rest", f"cifar10:{args.cifar10}", "one-vs-rest"))
+    if args.mvtec:
+        jobs.append(("mvtec", f"mvtec:{args.mvtec}", "mvtec"))
+    if args.masks:
+        jobs.append(("masks", f"masks:{args.masks}", "mvtec"))
     if not jobs:
-        ap.error("give --mnist and/or --cifar10")
+        ap.error("give at least one of --mnist, --cifar10, --mvtec, --masks")
     for name, spec, protocol in jobs:
         report = bench(args.models.split(","), spec, protocol=protocol, classes=args.classes,
                        seeds=range(args.seeds), params=params, out=Path(args.out) / name,

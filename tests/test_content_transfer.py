@@ -124,6 +124,9 @@ def test_save_load_round_trip(tiny, task, tmp_path) -> None:
     a, b = task.test_a.images[:4], task.test_b.images[:4]
     np.testing.assert_array_equal(back.add(a, b), tiny.add(a, b))
     assert json.loads((tmp_path / "m" / "model.json").read_text())["model"] == "content-transfer"
+    via_genad = genad.load(str(tmp_path / "m"))  # genad.load knows the folder too
+    assert isinstance(via_genad, ContentTransfer)
+    np.testing.assert_array_equal(via_genad.add(a, b), tiny.add(a, b))
     with pytest.raises(DataError):
         ContentTransfer.load(tmp_path / "missing")
 

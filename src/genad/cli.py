@@ -423,7 +423,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 
     for name in registry.names():
         cls = registry.get(name)
-        doc = (sys.modules[cls.__module__].__doc__ or "").strip().splitlines()[0]
+        own = cls.__dict__.get("__doc__")  # the class's own line, else its module's
+        doc = (own or sys.modules[cls.__module__].__doc__ or "").strip().splitlines()[0]
         print(f"{name:16s} {doc}")
         if args.verbose:
             for f in dataclasses.fields(cls.Config):

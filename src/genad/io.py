@@ -102,6 +102,10 @@ def load_detector(path: str | Path, device: str | None = None) -> Any:
         tensors = load_file(str(weights_path))
     except Exception as e:  # a corrupt file of any kind
         raise DataError(f"cannot read the model in {folder}: {e}") from None
+    if meta.get("model") == "content-transfer":  # not a detector; its own loader
+        from genad.models.content_transfer import ContentTransfer
+
+        return ContentTransfer.load(folder, device=device)
     cls = registry.get(meta["model"])
     config = dict(meta["config"])
     if device is not None:
