@@ -65,6 +65,12 @@ def test_probe_cache_round_trip(shapes_probe, tmp_path) -> None:
     noise = np.random.default_rng(0).uniform(-1, 1, (400, 1, 16, 16)).astype(np.float32)
     assert P.fid(back, a, a) == pytest.approx(0.0, abs=1e-6)
     assert P.fid(back, a, noise) > 10 * P.fid(back, a, b)
+    # any callable extractor plugs in: mean pixel intensity per image, a 1-D feature
+    def mean_pixel(x):
+        return genad.data.as_images(x).mean(dim=(1, 2, 3), keepdim=False)[:, None].numpy()
+
+    assert P.fid(mean_pixel, a, a) == pytest.approx(0.0, abs=1e-9)
+    assert P.fid(mean_pixel, a, noise) > P.fid(mean_pixel, a, b)
 
 
 def test_factor_labels() -> None:

@@ -245,8 +245,11 @@ def probe_for(spec: str, size: int, quiet: bool = True, refresh: bool = False) -
     return probe
 
 
-def fid(probe: Probe, images_a: Any, images_b: Any) -> float:
-    """Frechet distance between the probe features of two image sets ("FID (genad probe)")."""
+def fid(extractor: Any, images_a: Any, images_b: Any) -> float:
+    """Frechet distance between the features of two image sets. `extractor` is a Probe
+    ("FID (genad probe)") or any callable images -> (N, D) features, e.g. a wrapper around an
+    Inception network the user has locally (then, and only then, the figure is an FID)."""
     from genad.metrics import fid_from_features
 
-    return fid_from_features(probe.features(images_a), probe.features(images_b))
+    features = extractor.features if hasattr(extractor, "features") else extractor
+    return fid_from_features(np.asarray(features(images_a)), np.asarray(features(images_b)))
