@@ -307,3 +307,21 @@ def test_specs_names_and_home_expansion(tmp_path: Path, monkeypatch) -> None:
     assert names == ["digits", "mnist", "fashion-mnist", "cifar10", "folder", "shapes",
                      "dsprites", "mvtec", "masks"]
     assert all({"spec", "needs", "protocols", "download"} <= d.keys() for d in datasets())
+
+
+def test_memoised_sources_read_each_source_once(tmp_path: Path, make_cifar_batches) -> None:
+    import shutil
+
+    from genad.data import memoised_sources
+
+    folder = tmp_path / "cifar-10-batches-py"
+    make_cifar_batches(folder)
+    with memoised_sources():
+        first = load(f"cifar10:{tmp_path}")
+        shutil.rmtree(folder)  # a second load inside the block does not touch the disk
+        again = load(f"cifar10:{tmp_path}")
+        assert torch.equal(first.images, again.images)
+        split = load(f"cifar10:{tmp_path}", protocol="one-vs-rest", cls=0)
+        assert len(split.test) == 6
+    with pytest.raises(DataError):  # outside it, the source is read (and is gone)
+        load(f"cifar10:{tmp_path}")

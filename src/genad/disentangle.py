@@ -328,7 +328,7 @@ def bench(models: list[str], spec: str = "shapes", seeds: range | list[int] = ra
     write_csv(rows, out / "results.csv")
     agg = aggregate(rows, by=("model", "lambda"), metrics=TABLE)
     table = to_markdown(agg, columns=["model", "lambda"], metrics=list(TABLE), mean_row=False)
-    (out / "results.md").write_text(table)
+    (out / "results.md").write_text(table.replace("| None |", "| – |"))
     plot_trade_space(rows, out / "trade_space.png")
     family_rows = [r for r in rows if r["lambda"] is not None]
     if family_rows:

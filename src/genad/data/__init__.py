@@ -8,8 +8,10 @@ fashion-mnist and cifar10 the PATH may be left out: `$GENAD_DATA/<name>` (defaul
 """
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from genad.data.base import ImageSet, Split, as_images, concat, fit, resize, to_float
@@ -82,7 +84,33 @@ def _default_root(name: str) -> Path:
     return Path(os.environ.get("GENAD_DATA", "~/.cache/genad")).expanduser() / name
 
 
+_MEMO: dict[tuple, tuple[ImageSet, ImageSet]] | None = None  # on inside `memoised_sources`
+
+
+@contextlib.contextmanager
+def memoised_sources() -> Iterator[None]:
+    """Within the block, each official MNIST / Fashion-MNIST / CIFAR-10 source is read from
+    disk once and reused (a benchmark loads the same source for every cell)."""
+    global _MEMO
+    outer = _MEMO
+    _MEMO = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _MEMO = outer
+
+
 def _official(name: str, path: Path | None, download: bool) -> tuple[ImageSet, ImageSet]:
+    key = (name, str(path), download)
+    if _MEMO is not None and key in _MEMO:
+        return _MEMO[key]
+    sets = _read_official(name, path, download)
+    if _MEMO is not None:
+        _MEMO[key] = sets
+    return sets
+
+
+def _read_official(name: str, path: Path | None, download: bool) -> tuple[ImageSet, ImageSet]:
     from genad.data.cifar import load_cifar10
     from genad.data.download import download as fetch_all
     from genad.data.mnist import load_mnist
