@@ -30,6 +30,8 @@ DETECTORS = ("ae,vae,ganomaly,skip-ganomaly,anogan,f-anogan,egbad,alocc,ocgan,de
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mnist", help="MNIST folder (IDX .gz or npz); skipped when absent")
+    ap.add_argument("--mnist-one-vs-rest", action="store_true",
+                    help="also MNIST one-vs-rest (Deep SVDD's and OCGAN's MNIST protocol)")
     ap.add_argument("--cifar10", help="CIFAR-10 folder (pickle batches or class folders)")
     ap.add_argument("--mvtec", help="one MVTec AD category folder (image and pixel AUROC)")
     ap.add_argument("--masks", help="category folders with a .png mask beside each image "
@@ -50,7 +52,8 @@ def main() -> None:
     jobs = []
     if args.mnist:
         jobs.append(("mnist-leave-one-out", f"mnist:{args.mnist}", "leave-one-out"))
-        jobs.append(("mnist-one-vs-rest", f"mnist:{args.mnist}", "one-vs-rest"))
+        if args.mnist_one_vs_rest:
+            jobs.append(("mnist-one-vs-rest", f"mnist:{args.mnist}", "one-vs-rest"))
     if args.cifar10:
         jobs.append(("cifar10-one-vs-rest", f"cifar10:{args.cifar10}", "one-vs-rest"))
     if args.mvtec:

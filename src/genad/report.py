@@ -415,9 +415,11 @@ def plot_traversal_grid(
 
 
 def _scatter_groups(
-    ax: Any, rows: Sequence[Mapping[str, Any]], x: str, y: str, group: str, note: str | None
+    ax: Any, rows: Sequence[Mapping[str, Any]], x: str, y: str, group: str, note: str | None,
+    annotate: bool = True,
 ) -> None:
-    """Mean ± std of (x, y) over the rows of each (group, note) pair, one colour per group."""
+    """Mean ± std of (x, y) over the rows of each (group, note) pair, one colour per group;
+    with `annotate`, each point is labelled note=value."""
     groups = list(dict.fromkeys(str(r.get(group)) for r in rows))
     for i, g in enumerate(groups):
         mine = [r for r in rows if str(r.get(group)) == g]
@@ -431,7 +433,7 @@ def _scatter_groups(
             ax.errorbar(xs.mean(), ys.mean(), xerr=xs.std(), yerr=ys.std(), fmt="o",
                         color=f"C{i % 10}", capsize=3,
                         label=g if k == keys[0] else None)
-            if note is not None and len(keys) > 1:
+            if annotate and note is not None and len(keys) > 1:
                 ax.annotate(f"{note}={k}", (xs.mean(), ys.mean()), textcoords="offset points",
                             xytext=(4, 4), fontsize=7)
 
@@ -455,28 +457,33 @@ def plot_trade_space(rows: Sequence[Mapping[str, Any]], path: str | Path,
 
 def plot_lemma1(rows: Sequence[Mapping[str, Any]], path: str | Path,
                 title: str | None = None) -> Path:
-    """Lemma 1 across the info weight lambda: left, the MI lower bound and the total
-    correlation of the codes read back from generated images against lambda; right, that
-    total correlation against its bound TC(c) + sum_i H(c_hat_i | c_i), with the diagonal."""
+    """Lemma 1 across the info weight lambda, mean ± std over seeds: (1) the MI lower bound,
+    (2) the total correlation of the codes read back from generated images and of Q's codes
+    of real images, (3) that total correlation against its bound TC(c) + sum_i H(c_hat_i | c_i),
+    with the diagonal."""
     if not rows:
         raise DataError("no runs to plot")
-    fig = _figure(10.0, 4.0)
-    left, right = fig.subplots(1, 2)
-    _scatter_groups(left, rows, "lambda", "mi_lower_bound", "model", None)
-    twin = left.twinx()
-    _scatter_groups(twin, rows, "lambda", "lemma1_tc_inferred", "model", None)
-    for line in twin.get_lines():
-        line.set_marker("s")
-    left.set_xlabel("lambda (info weight)")
-    left.set_ylabel("MI lower bound, nats (circles)")
-    twin.set_ylabel("TC of inferred codes, nats (squares)")
-    left.grid(alpha=0.3)
-    _scatter_groups(right, rows, "lemma1_bound", "lemma1_tc_inferred", "model", "lambda")
+    fig = _figure(13.0, 4.0)
+    mi_ax, tc_ax, bound_ax = fig.subplots(1, 3)
+    _scatter_groups(mi_ax, rows, "lambda", "mi_lower_bound", "model", "lambda", annotate=False)
+    mi_ax.set_ylabel("MI lower bound during training, nats")
+    _scatter_groups(tc_ax, rows, "lambda", "lemma1_tc_inferred", "model", "lambda",
+                    annotate=False)
+    real = [{**r, "model": f"{r['model']} (real images)"} for r in rows]
+    _scatter_groups(tc_ax, real, "lambda", "tc_real", "model", "lambda", annotate=False)
+    for line in tc_ax.get_lines()[len(tc_ax.get_lines()) // 2 :]:
+        line.set_alpha(0.5)
+    tc_ax.set_ylabel("total correlation, nats")
+    tc_ax.legend(fontsize=7, frameon=False)
+    for ax in (mi_ax, tc_ax):
+        ax.set_xlabel("lambda (info weight)")
+        ax.grid(alpha=0.3)
+    _scatter_groups(bound_ax, rows, "lemma1_bound", "lemma1_tc_inferred", "model", "lambda")
     hi = max([float(r.get("lemma1_bound") or 0) for r in rows] + [1e-6])
-    right.plot([0, hi], [0, hi], color="gray", ls=":", lw=1, label="TC = bound")
-    right.set_xlabel("bound: TC(c) + sum_i H(c_hat_i | c_i), nats")
-    right.set_ylabel("TC(c_hat), nats")
-    right.grid(alpha=0.3)
-    right.legend(fontsize=8, frameon=False)
-    fig.suptitle(title or "Lemma 1: attribute control vs total correlation")
+    bound_ax.plot([0, hi], [0, hi], color="gray", ls=":", lw=1, label="TC = bound")
+    bound_ax.set_xlabel("bound: TC(c) + sum_i H(c_hat_i | c_i), nats")
+    bound_ax.set_ylabel("TC(c_hat) of generated images' codes, nats")
+    bound_ax.grid(alpha=0.3)
+    bound_ax.legend(fontsize=7, frameon=False)
+    fig.suptitle(title or "Lemma 1: attribute control (MI) vs total correlation, per lambda")
     return _save(fig, path)
