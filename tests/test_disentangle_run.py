@@ -95,6 +95,19 @@ def test_evaluate_gives_every_figure(name, shapes_probe) -> None:
     assert again["mig"] == r["mig"] and again["control"] == r["control"]  # seeded
 
 
+def test_evaluate_on_data_without_factors(shapes_probe) -> None:
+    """The bundled digits: no factor metrics, but FID on a digit-class probe, Lemma 1, the
+    codes' total correlation and the class NMI of the categorical code."""
+    det = genad.create("infogan", **TINY, noise_dim=4, categorical=[10], continuous=2)
+    det.fit(genad.data.load("digits", size=16))
+    r = evaluate(det, "digits", budget="smoke")
+    assert "mig" not in r and "factor_vae" not in r
+    for k in ("class_nmi", "fid_probe", "tc_real", "lemma1_bound", "mi_lower_bound"):
+        assert np.isfinite(r[k]), k
+    assert 0 <= r["class_nmi"] <= 1
+    assert (P.cache_dir() / f"digits-16-v{P.VERSION}.safetensors").exists()
+
+
 def test_bench_writes_tables_and_plots_and_resumes(shapes_probe, tmp_path) -> None:
     params = {"*": TINY, "infogan": GAN}
     rows = bench(["beta-vae", "infogan"], "shapes:200", seeds=[0], lambdas=[0.0, 1.0],

@@ -136,7 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("model", help="a VAE- or InfoGAN-family model (see `genad models`)")
     p.add_argument(
-        "--data", default="shapes", help="shapes[:N] (default shapes, 20,000) or dsprites:PATH"
+        "--data", default="shapes",
+        help="shapes[:N] (default shapes, 20,000), dsprites:PATH, or data without factors "
+        "(mnist:PATH, digits, ...: FID, Lemma 1 and the class NMI of categorical codes)",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="run folder")

@@ -14,6 +14,12 @@ disentanglement run, in one dict.
 
 For GANs the code of a real image is Q's estimate; for VAEs the posterior mean.
 
+Data without factors (MNIST, Fashion-MNIST, the bundled digits: the real, unlabelled-factor
+case) gets what needs no factors: FID on a probe of the class labels, the total correlation
+of the codes, Lemma 1, the MI bound, and `class_nmi`, the normalised mutual information
+between the best categorical code and the class (InfoGAN's MNIST reading; labels are never
+used in training).
+
 Sample counts: `budget="full"` uses disentanglement_lib's (MIG 10,000; FactorVAE and BetaVAE
 10,000 train / 5,000 eval points; DCI and SAP 10,000 train / 5,000 test); `"quick"` (the
 default, for CPU runs) 4,000 images for MIG, 300 / 150 points for FactorVAE and BetaVAE and
@@ -33,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from genad.data.base import ImageSet
-from genad.errors import ConfigError, DataError
+from genad.errors import ConfigError
 
 BUDGETS = {
     "smoke": {"mig": 1000, "votes": (60, 30), "dci": (600, 300), "dci_method": "forest",
@@ -48,8 +54,9 @@ CONT_BINS = 5  # bins per continuous code for Lemma 1: few, so that the plug-in 
 
 
 def factor_images(spec: str, size: int, n: int, seed: int) -> ImageSet:
-    """n images with ground-truth factors: "shapes" renders them; "dsprites:PATH" draws them
-    from the file (seeded)."""
+    """n images of data set `spec`, with their ground-truth factors where it has them:
+    "shapes" renders them; any other source (dsprites:PATH, mnist:PATH, digits, ...) is read
+    and n images drawn with `seed`."""
     from genad import data
     from genad.data import shapes
 
@@ -57,8 +64,6 @@ def factor_images(spec: str, size: int, n: int, seed: int) -> ImageSet:
     if name == "shapes":
         return shapes.sample(n, seed=seed, size=min(size, 64))
     src = data.load(spec, size=size)
-    if src.factors is None:
-        raise DataError(f"{spec} has no ground-truth factors; use shapes or dsprites:PATH")
     idx = np.random.default_rng(seed).choice(len(src), size=min(n, len(src)), replace=False)
     return src.subset(np.sort(idx))
 
@@ -109,6 +114,21 @@ def _code_labels(model: Any, latent: np.ndarray, inferred: np.ndarray
     return np.stack(drawn, 1), np.stack(read, 1)
 
 
+def _class_agreement(model: Any, codes: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """For data without factors but with class labels (MNIST, ...): the normalised mutual
+    information between each categorical code (Q's category of real images) and the class,
+    the best of them, as InfoGAN's MNIST experiment reads its 10-way code (the labels are
+    never used in training)."""
+    from sklearn.metrics import normalized_mutual_info_score
+
+    best = None
+    for j, spec in enumerate(model.code_specs()):
+        if spec["kind"] == "categorical":
+            v = float(normalized_mutual_info_score(labels, np.rint(codes[:, j])))
+            best = v if best is None else max(best, v)
+    return {} if best is None else {"class_nmi": best}
+
+
 def control_matrix(model: Any, probe: Any, reference: Any, bases: int, steps: int,
                    seed: int = 0) -> np.ndarray:
     """V (n_codes, n_factors) of genad.metrics.control for `model`, read by `probe`, with the
@@ -153,19 +173,22 @@ def evaluate(model: Any, spec: str = "shapes", budget: str = "quick", seed: int 
     out: dict[str, Any] = {"data": spec, "budget": budget, "seed": seed}
 
     real = factor_images(spec, size, b["mig"], seed=10_000 + seed)
-    factors = factor_labels(real.factors.numpy())
     codes = model.encode(real)
-    m = mig(codes, factors)
-    out["mig"], out["mig_per_factor"] = m["mig"], m["per_factor"].tolist()
     out["tc_real"] = gaussian_total_correlation(codes)
-
-    n_tr, n_te = b["dci"]
-    pool = factor_images(spec, size, n_tr + n_te, seed=20_000 + seed)
-    pc, pf = model.encode(pool), factor_labels(pool.factors.numpy())
-    d = dci(pc[:n_tr], pf[:n_tr], pc[n_tr:], pf[n_tr:], method=b["dci_method"], rng=seed)
-    out.update({f"dci_{k}": d[k] for k in ("disentanglement", "completeness")})
-    out["dci_informativeness"] = d.get("informativeness_test")
-    out["sap"] = sap(pc[:n_tr], pf[:n_tr], pc[n_tr:], pf[n_tr:])["sap"]
+    has_factors = real.factors is not None
+    if has_factors:
+        factors = factor_labels(real.factors.numpy())
+        m = mig(codes, factors)
+        out["mig"], out["mig_per_factor"] = m["mig"], m["per_factor"].tolist()
+        n_tr, n_te = b["dci"]
+        pool = factor_images(spec, size, n_tr + n_te, seed=20_000 + seed)
+        pc, pf = model.encode(pool), factor_labels(pool.factors.numpy())
+        d = dci(pc[:n_tr], pf[:n_tr], pc[n_tr:], pf[n_tr:], method=b["dci_method"], rng=seed)
+        out.update({f"dci_{k}": d[k] for k in ("disentanglement", "completeness")})
+        out["dci_informativeness"] = d.get("informativeness_test")
+        out["sap"] = sap(pc[:n_tr], pf[:n_tr], pc[n_tr:], pf[n_tr:])["sap"]
+    elif (real.labels >= 0).all():
+        out.update(_class_agreement(model, codes, real.labels.numpy()))
     if is_shapes:
         sample_fn, pairs_fn = _shape_samplers(model, size)
         n_train, n_eval = b["votes"]
@@ -184,6 +207,9 @@ def evaluate(model: Any, spec: str = "shapes", budget: str = "quick", seed: int 
     history = getattr(model, "history_", None) or [{}]
     out["mi_lower_bound"] = history[-1].get("mi")
 
+    if not is_shapes and not has_factors and (real.labels >= 0).all():
+        probe = probe or probe_for(spec, size, quiet=quiet)  # a probe of the class labels
+        out["fid_probe"] = fid(probe, images, real)
     if is_shapes:
         probe = probe or probe_for("shapes", size, quiet=quiet)
         out["fid_probe"] = fid(probe, images, real)
@@ -232,8 +258,6 @@ def run(model: str, spec: str = "shapes", params: dict[str, Any] | None = None,
     size = int(params.setdefault("image_size", 32))
     run_dir = prepare_run_dir(out, overwrite, resume=False)
     train = genad.data.load(spec, seed=seed, size=size)
-    if train.factors is None:
-        raise DataError(f"{spec} has no ground-truth factors; use shapes or dsprites:PATH")
     det = genad.create(model, **params)
     t0 = time.perf_counter()
     det.fit(train, run_dir=run_dir, quiet=quiet)
@@ -251,7 +275,7 @@ def run(model: str, spec: str = "shapes", params: dict[str, Any] | None = None,
     return res
 
 
-HEADLINE = ("mig", "factor_vae", "beta_vae", "dci_disentanglement", "sap", "fid_probe",
+HEADLINE = ("mig", "class_nmi", "factor_vae", "beta_vae", "dci_disentanglement", "sap", "fid_probe",
             "tc_real", "mi_lower_bound", "control", "lemma1_tc_inferred", "lemma1_bound")
 
 
