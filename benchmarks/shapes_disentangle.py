@@ -1,5 +1,6 @@
 """Disentanglement on `shapes` (genad's procedural dSprites): the multiscale InfoGAN at several
-info weights lambda, InfoGAN, beta-VAE, FactorVAE and beta-TCVAE, 3 seeds each.
+info weights lambda, InfoGAN, beta-VAE, FactorVAE and beta-TCVAE, 3 seeds each, and each
+network untrained (its random initialisation: the baseline to read the figures against).
 
 Writes, under --out: one run folder per cell (report.md, traversals.png, samples.png, model),
 results.csv, results.md (MIG, FactorVAE score, BetaVAE score, DCI disentanglement, SAP,
@@ -20,7 +21,9 @@ import argparse
 
 from genad.disentangle import bench
 
-MODELS = "ms-infogan,ms-infogan:coarse,infogan,beta-vae,factor-vae,beta-tcvae"
+MODELS = ("ms-infogan,ms-infogan:coarse,infogan,beta-vae,factor-vae,beta-tcvae,"
+          "ms-infogan:untrained,infogan:untrained,beta-vae:untrained,factor-vae:untrained,"
+          "beta-tcvae:untrained")
 
 
 def main() -> None:

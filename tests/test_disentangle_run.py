@@ -128,6 +128,16 @@ def test_bench_writes_tables_and_plots_and_resumes(shapes_probe, tmp_path) -> No
     assert again[0]["mig"] == rows[2]["mig"]
 
 
+def test_bench_evaluates_untrained_networks_as_a_baseline(shapes_probe, tmp_path) -> None:
+    rows = bench(["infogan:untrained"], "shapes:200", seeds=[0], lambdas=[1.0],
+                 params={"*": TINY, "infogan": GAN}, out=tmp_path, budget="smoke")
+    assert len(rows) == 1 and rows[0]["model"] == "infogan:untrained"
+    assert rows[0]["lambda"] is None and rows[0]["mi_lower_bound"] is None
+    assert 0 <= rows[0]["mig"] <= 1 and rows[0]["fit_seconds"] is None
+    res = json.loads((tmp_path / "infogan-untrained" / "seed0" / "result.json").read_text())
+    assert res["model"] == "infogan:untrained" and "info_weight" not in res["params"]
+
+
 def test_cli_disentangle_traverse_generate(shapes_probe, tmp_path: Path, capsys) -> None:
     out = tmp_path / "run"
     args = ["disentangle", "infogan", "--data", "shapes:200", "--out", str(out), "--epochs", "1",

@@ -319,7 +319,8 @@ def bench(models: list[str], spec: str = "shapes", seeds: range | list[int] = ra
 
     models: registered names, or "name:variant" entries for the same model with other
     parameters (e.g. "ms-infogan:coarse" with params["ms-infogan:coarse"] = {"code_scales":
-    [0, 1]}). lambdas: one list for every InfoGAN-family entry, or a dict entry -> list.
+    [0, 1]}); "name:untrained" evaluates the networks at their random initialisation.
+    lambdas: one list for every InfoGAN-family entry, or a dict entry -> list.
     params: extra model parameters per entry, over those of its model name, over "*" (all).
     Writes results.csv (one row per run), results.md (mean ± std over seeds),
     trade_space.png (FID vs MIG) and lemma1.png under `out`; returns the rows."""
@@ -333,7 +334,8 @@ def bench(models: list[str], spec: str = "shapes", seeds: range | list[int] = ra
         model = entry.partition(":")[0]
         _generative(model)
         lams = lambdas.get(entry) if isinstance(lambdas, dict) else lambdas
-        family = hasattr(genad_config(model), "info_weight")
+        trained = not entry.endswith(":untrained")
+        family = trained and hasattr(genad_config(model), "info_weight")
         for lam in (lams or [None]) if family else [None]:
             for seed in seeds:
                 cell = out / _cell_name(entry.replace(":", "-"), lam) / f"seed{seed}"
@@ -345,8 +347,11 @@ def bench(models: list[str], spec: str = "shapes", seeds: range | list[int] = ra
                     p.update(params.get(entry, {}) if entry != model else {})
                     if lam is not None:
                         p["info_weight"] = lam
-                    res = run(model, spec, params=p, out=cell, seed=seed, budget=budget,
-                              overwrite=True, quiet=quiet)
+                    if not trained:
+                        res = _evaluate_untrained(model, spec, p, cell, seed, budget, quiet)
+                    else:
+                        res = run(model, spec, params=p, out=cell, seed=seed, budget=budget,
+                                  overwrite=True, quiet=quiet)
                 rows.append({"model": entry, "lambda": lam, "seed": seed,
                              **{k: res.get(k) for k in TABLE}})
     write_csv(rows, out / "results.csv")
@@ -358,6 +363,34 @@ def bench(models: list[str], spec: str = "shapes", seeds: range | list[int] = ra
     if family_rows:
         plot_lemma1(family_rows, out / "lemma1.png")
     return rows
+
+
+def untrained(model: str, params: dict[str, Any], seed: int, channels: int = 1) -> Any:
+    """`model` with its networks at their seeded random initialisation, not trained: the
+    baseline every disentanglement figure should be read against."""
+    import genad
+    from genad.train import pick_device, seed_everything
+
+    det = genad.create(model, **{**params, "seed": seed})
+    seed_everything(seed)
+    det.channels_, det.input_size_ = channels, (det.config.image_size,) * 2
+    det.device_ = pick_device(det.config.device)
+    det.nets_ = {k: v.to(det.device_) for k, v in det.build(channels).items()}
+    return det
+
+
+def _evaluate_untrained(model: str, spec: str, params: dict[str, Any], cell: Path, seed: int,
+                        budget: str, quiet: bool) -> dict[str, Any]:
+    from genad.io import atomic_write_text
+
+    params = {k: v for k, v in params.items() if k != "info_weight"}
+    params.setdefault("image_size", 32)
+    det = untrained(model, params, seed)
+    res = {"model": f"{model}:untrained", "lambda": None,
+           **evaluate(det, spec, budget=budget, seed=seed, quiet=quiet), "params": params}
+    cell.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(cell / "result.json", json.dumps(res, indent=2, default=float))
+    return res
 
 
 def genad_config(model: str) -> Any:
