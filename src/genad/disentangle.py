@@ -358,8 +358,10 @@ def bench(models: list[str], spec: str = "shapes", seeds: range | list[int] = ra
     agg = aggregate(rows, by=("model", "lambda"), metrics=TABLE)
     table = to_markdown(agg, columns=["model", "lambda"], metrics=list(TABLE), mean_row=False)
     (out / "results.md").write_text(table.replace("| None |", "| – |"))
-    plot_trade_space(rows, out / "trade_space.png")
-    family_rows = [r for r in rows if r["lambda"] is not None]
+    trained = [r for r in rows if not str(r["model"]).endswith(":untrained")]
+    if trained:  # untrained networks' samples are noise: FIDs in the thousands
+        plot_trade_space(trained, out / "trade_space.png")
+    family_rows = [r for r in trained if r["lambda"] is not None]
     if family_rows:
         plot_lemma1(family_rows, out / "lemma1.png")
     return rows
