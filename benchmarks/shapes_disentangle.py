@@ -21,7 +21,7 @@ import argparse
 
 from genad.disentangle import bench
 
-MODELS = ("ms-infogan,ms-infogan:coarse,infogan,beta-vae,factor-vae,beta-tcvae,"
+MODELS = ("ms-infogan,ms-infogan:coarse,ms-infogan:flat,infogan,beta-vae,factor-vae,beta-tcvae,"
           "ms-infogan:untrained,infogan:untrained,beta-vae:untrained,factor-vae:untrained,"
           "beta-tcvae:untrained")
 
@@ -33,6 +33,7 @@ def main() -> None:
                     help="info weights of the ms-infogan sweep (default 0,1,3); the other "
                     "InfoGAN entries use 1")
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--seed-start", type=int, default=0, help="first seed (default 0)")
     ap.add_argument("--size", type=int, default=16, help="image size (default 16)")
     ap.add_argument("--train", type=int, default=6000, help="training sprites (default 6000)")
     ap.add_argument("--epochs", type=int, default=10)
@@ -45,14 +46,17 @@ def main() -> None:
     # 5 factors: one 3-way categorical code for the shape and 4 continuous codes (InfoGAN
     # family); 10 latents for the VAEs (disentanglement_lib's setting)
     infogan = {"categorical": [3], "continuous": 4, "noise_dim": 4, "width": 16}
-    # "ms-infogan:coarse": the codes enter only the 4x4 and 8x8 styles (the multiscale option)
+    # "ms-infogan:coarse": the codes enter only the 4x4 and 8x8 styles (the multiscale option);
+    # "ms-infogan:flat": no progressive growing (all steps at the final resolution)
     params = {"*": shared, "ms-infogan": {**infogan, "max_width": 64},
-              "ms-infogan:coarse": {"code_scales": [0, 1]},
+              "ms-infogan:coarse": {"code_scales": [0, 1]}, "ms-infogan:flat": {"grow": False},
               "infogan": infogan, "beta-vae": {"width": 16}, "factor-vae": {"width": 16},
               "beta-tcvae": {"width": 16}}
     sweep = [float(v) for v in args.lambdas.split(",")]
-    lambdas = {"ms-infogan": sweep, "ms-infogan:coarse": [1.0], "infogan": [1.0]}
-    rows = bench(args.models.split(","), f"shapes:{args.train}", seeds=range(args.seeds),
+    lambdas = {"ms-infogan": sweep, "ms-infogan:coarse": [1.0], "ms-infogan:flat": [1.0],
+               "infogan": [1.0]}
+    seeds = range(args.seed_start, args.seed_start + args.seeds)
+    rows = bench(args.models.split(","), f"shapes:{args.train}", seeds=seeds,
                  lambdas=lambdas, params=params, out=args.out, budget=args.budget, quiet=True)
     print(open(f"{args.out}/results.md").read())
     print(f"{len(rows)} runs; plots: {args.out}/trade_space.png, {args.out}/lemma1.png")
