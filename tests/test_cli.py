@@ -126,6 +126,8 @@ def test_bench_writes_a_table_and_resumes(tmp_path: Path, capsys) -> None:
     rows = list(csv.DictReader((out / "results.csv").open()))
     assert sorted(r["cls"] for r in rows) == ["1", "3"]
     assert (out / "bars.png").is_file() and (out / "report.md").is_file()
+    assert "![ROC curves](roc.png)" in (out / "report.md").read_text()
+    assert (out / "roc.png").is_file() and (out / "hist.png").is_file()
     mtime = (out / "ae" / "1" / "seed0" / "model.safetensors").stat().st_mtime
     assert run_cli(*args) == 0  # finished cells are read back, not retrained
     assert (out / "ae" / "1" / "seed0" / "model.safetensors").stat().st_mtime == mtime

@@ -167,3 +167,20 @@ def test_write_bench_report(tmp_path) -> None:
     png_size(out / "bars.png")
     with pytest.raises(DataError):
         write_bench_report(tmp_path / "empty", [], title="none")
+
+
+def test_bench_report_draws_roc_panels_and_histograms_from_scores(tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    labels = np.r_[np.zeros(40, int), np.ones(20, int)]
+    scores = {
+        m: [(str(c), labels, labels * shift + rng.normal(size=60)) for c in range(3)]
+        for m, shift in (("ae", 2.0), ("gan", 0.0))
+    }
+    scores["gan"][0] = ("0", labels, np.r_[rng.normal(size=40), np.full(20, 1e9)])  # an outlier
+    report = write_bench_report(tmp_path / "b", bench_rows(), title="Bench", scores=scores)
+    names = links(report)
+    assert "roc.png" in names and "hist.png" in names
+    roc, hist = png_size(report.parent / "roc.png"), png_size(report.parent / "hist.png")
+    assert roc[0] > roc[1] and hist[0] > hist[1]  # two panels side by side
+    bare = write_bench_report(tmp_path / "bare", bench_rows(), title="Bench")
+    assert "roc.png" not in links(bare) and not (bare.parent / "roc.png").exists()

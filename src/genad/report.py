@@ -123,6 +123,65 @@ def plot_histograms(
     return _save(fig, path)
 
 
+def _panel_grid(n: int, cell: float = 3.0) -> tuple[Any, np.ndarray]:
+    """A figure with n square panels, at most 5 a row; returns (fig, flat axes), extras off."""
+    cols = min(5, n)
+    rows = math.ceil(n / cols)
+    fig = _figure(cell * cols + 0.4, cell * rows + 0.8)
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False).ravel())
+    for ax in axes[n:]:
+        ax.axis("off")
+    return fig, axes
+
+
+def plot_roc_panels(
+    curves: Mapping[str, Sequence[tuple[str, Any, Any]]], path: str | Path, title: str
+) -> Path:
+    """One panel per model, one ROC curve per (label, labels, scores) in its list (a class)."""
+    if not curves:
+        raise DataError("no ROC curves to plot")
+    fig, axes = _panel_grid(len(curves))
+    for ax, (model, runs) in zip(axes, curves.items()):
+        for i, (name, labels, scores) in enumerate(runs):
+            fpr, tpr, _ = roc_curve(labels, scores)
+            ax.plot(fpr, tpr, lw=1.2, color=f"C{i % 10}",
+                    label=f"{name}: {auroc(labels, scores):.2f}")
+        ax.plot([0, 1], [0, 1], color="gray", ls="--", lw=0.8)
+        ax.set(xlim=(0, 1), ylim=(0, 1.02), title=str(model))
+        ax.set_aspect("equal")
+        ax.tick_params(labelsize=7)
+        ax.legend(loc="lower right", fontsize=6, handlelength=1.0, labelspacing=0.2)
+    fig.supxlabel("false positive rate")
+    fig.supylabel("true positive rate")
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_histogram_panels(
+    groups: Mapping[str, tuple[Any, Any]], path: str | Path, title: str
+) -> Path:
+    """One panel per model: normal vs anomalous score densities of its (labels, scores)."""
+    if not groups:
+        raise DataError("no scores to plot")
+    fig, axes = _panel_grid(len(groups), cell=2.8)
+    for ax, (model, (labels, scores)) in zip(axes, groups.items()):
+        y, s = check_inputs(labels, scores, both_classes=False)
+        lo, hi = np.percentile(s, [0.5, 99.5])  # a few extreme scores would squash the rest
+        edges = np.linspace(lo, hi if hi > lo else lo + 1, 31)
+        for cls, name, color in ((0, "normal", NORMAL_COLOR), (1, "anomalous", ANOMALY_COLOR)):
+            part = np.clip(s[y == cls], lo, hi)
+            if len(part):
+                ax.hist(part, bins=edges, density=True, alpha=0.55, color=color,
+                        label=name if ax is axes[0] else None)
+        ax.set_title(str(model))
+        ax.set_yticks([])
+        ax.tick_params(labelsize=7)
+    axes[0].legend(fontsize=7)
+    fig.supxlabel("anomaly score (0.5th-99.5th percentile)")
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
 def _hide_ticks(ax: Any) -> None:
     ax.set_xticks([])
     ax.set_yticks([])
@@ -343,13 +402,17 @@ def write_bench_report(
     reference: Mapping[tuple, Any] | None = None,
     notes: Sequence[str] = (),
     metrics: Sequence[str] | None = None,
+    scores: Mapping[str, Sequence[tuple[str, Any, Any]]] | None = None,
 ) -> Path:
     """Write results.csv (the runs), results.md (aggregated over seeds), bars.png and
     report.md (aggregated table, per-class pivot beside published values, bar chart, notes).
 
     rows: one dict per run (model, dataset, protocol, cls, seed, auroc, ...).
     metrics: the columns to aggregate (default: those of auroc, auprc, f1, pixel_auroc,
-    seconds that the rows have). Returns the path of report.md.
+    seconds that the rows have).
+    scores: {model: [(class, labels, scores), ...]} test scores of one seed per class; given,
+    the report adds roc.png (a panel per model, a curve per class) and hist.png (normal vs
+    anomalous scores of each model's first class). Returns the path of report.md.
     """
     if not rows:
         raise DataError("no result rows to report")
@@ -375,12 +438,16 @@ def write_bench_report(
             if name:
                 lines += [f"### {name}", ""]
             lines += [pivot_markdown(part, metric=main, reference=reference)]
-    lines += [
-        f"![{main} per class](bars.png)",
-        "",
-        ("Files: [results.csv](results.csv), [results.md](results.md)."),
-        "",
-    ]
+    lines += [f"![{main} per class](bars.png)", ""]
+    if scores:
+        plot_roc_panels(scores, out_dir / "roc.png", "ROC curves per class (AUROC in the legend)")
+        first = {m: runs[0] for m, runs in scores.items() if runs}
+        cls = ", ".join(dict.fromkeys(str(c) for c, _, _ in first.values()))
+        plot_histogram_panels({m: (y, s) for m, (_, y, s) in first.items()}, out_dir / "hist.png",
+                              f"Test scores, class {cls}")
+        lines += ["## ROC curves", "", "![ROC curves](roc.png)", "",
+                  "## Score histograms", "", "![score histograms](hist.png)", ""]
+    lines += ["Files: [results.csv](results.csv), [results.md](results.md).", ""]
     lines += _notes(notes)
     report = out_dir / "report.md"
     report.write_text("\n".join(lines), encoding="utf-8")

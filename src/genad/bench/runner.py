@@ -8,12 +8,14 @@ published figures beside ours where a reference exists.
 
 from __future__ import annotations
 
+import csv
 import functools
 import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from genad import data as gdata
@@ -96,6 +98,7 @@ def bench(
         cls_list = parse_classes(classes, len(raw.classes))
     cells = [(m, c, s) for m in models for c in cls_list for s in seeds]
     rows: list[dict[str, Any]] = []
+    curves: dict[str, dict[str, tuple]] = {}  # model -> class -> (labels, scores), first seed
     with Progress(
         TextColumn("[bold]bench"),
         BarColumn(),
@@ -143,6 +146,9 @@ def bench(
                     **{k: result[k] for k in experiment.HEADLINE if k in result},
                 }
             )
+            scores_csv = cell_dir / "scores.csv"
+            if scores_csv.is_file() and str(cls) not in curves.setdefault(model, {}):
+                curves[model][str(cls)] = read_scores(scores_csv)
             bar.advance(task)
     metrics = [
         m
@@ -170,4 +176,13 @@ def bench(
         reference=_reference(models, spec, protocol),
         notes=notes,
         metrics=metrics,
+        scores={m: [(c, *ys) for c, ys in by_cls.items()] for m, by_cls in curves.items()},
     )
+
+
+def read_scores(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """A run folder's scores.csv -> (labels (N,) int, scores (N,) float64)."""
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    return (np.array([int(r["label"]) for r in rows], dtype=np.int64),
+            np.array([float(r["score"]) for r in rows], dtype=np.float64))
