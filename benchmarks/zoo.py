@@ -13,7 +13,8 @@ multiscale InfoGAN run as "ms-infogan" (latent inversion), "ms-infogan:code-dens
     # the reduced CPU run README quotes: 1 seed, 4 epochs, width 32, 1,500 training and
     # 1,000 test images a run, 16x16
     python benchmarks/zoo.py --mnist ~/data/mnist --cifar10 ~/data/cifar10 --seeds 1 \\
-        --epochs 4 --width 32 --train-limit 1500 --test-limit 1000 --size 16 --out runs/bench-zoo-cpu
+        --epochs 4 --width 32 --train-limit 1500 --test-limit 1000 --size 16 \\
+        --out runs/bench-zoo-cpu
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ def main() -> None:
     ap.add_argument("--train-limit", type=int, help="seeded subset of the normal training images")
     ap.add_argument("--test-limit", type=int, help="seeded subset of the test images")
     ap.add_argument("--size", type=int, default=32)
-    ap.add_argument("--width", type=int, help="network width for every model (default: each paper's)")
+    ap.add_argument("--width", type=int,
+                    help="network width for every model (default: each paper's)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--out", default="runs/bench-zoo")
     args = ap.parse_args()
