@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from genad.bench import bench
+from genad.bench import bench, summarise
 
 DETECTORS = ("ae,vae,ganomaly,skip-ganomaly,anogan,f-anogan,egbad,alocc,ocgan,deep-svdd,"
              "gaussian-ad,ocsvm-codes,iforest-codes,infogan,ms-infogan,ms-infogan:code-density,"
@@ -49,6 +49,8 @@ def main() -> None:
                     help="network width for every model (default: each paper's)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--out", default="runs/bench-zoo")
+    ap.add_argument("--summary-only", action="store_true",
+                    help="only rebuild --out/summary.md from the protocols' results.csv")
     args = ap.parse_args()
     params = {"device": args.device}
     if args.epochs:
@@ -66,15 +68,16 @@ def main() -> None:
         jobs.append(("mvtec", f"mvtec:{args.mvtec}", "mvtec"))
     if args.masks:
         jobs.append(("masks", f"masks:{args.masks}", "mvtec"))
-    if not jobs:
+    if not jobs and not args.summary_only:
         ap.error("give at least one of --mnist, --cifar10, --mvtec, --masks")
-    for name, spec, protocol in jobs:
+    for name, spec, protocol in [] if args.summary_only else jobs:
         report = bench(args.models.split(","), spec, protocol=protocol, classes=args.classes,
                        seeds=range(args.seeds), params=params, out=Path(args.out) / name,
                        size=args.size, train_limit=args.train_limit, test_limit=args.test_limit,
                        quiet=True)
         print(f"## {name}\n")
         print((Path(report).parent / "results.md").read_text())
+    print(summarise(args.out).read_text())
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from genad.metrics import (
     read_csv,
     roc_curve,
     summary,
+    summary_markdown,
     to_markdown,
     write_csv,
 )
@@ -299,6 +300,28 @@ def test_pivot_markdown_with_reference() -> None:
     assert lines[4] == "| mean | 0.775 | 0.825 | 0.790 | – |"
     plain = pivot_markdown(aggregate(ROWS)).splitlines()[0]
     assert plain == "| cls | ae | gan |"
+
+
+def test_summary_markdown_averages_classes_then_seeds() -> None:
+    runs = []
+    for seed, shift in ((0, 0.0), (1, 0.1)):
+        for cls, v in (("0", 0.6), ("1", 0.8)):
+            runs.append({"model": "ae", "dataset": "mnist", "protocol": "loo", "cls": cls,
+                         "seed": seed, "auroc": v + shift, "fit_seconds": 10.0 + seed})
+    runs.append({"model": "gan", "dataset": "mnist", "protocol": "loo", "cls": "1",
+                 "seed": 0, "auroc": 0.9, "fit_seconds": 4.0})
+    runs.append({"model": "gan", "dataset": "cifar10", "protocol": "ovr", "cls": "0",
+                 "seed": 0, "auroc": 0.55})
+    ref = {("ae", "mnist", "loo", 0): 0.7, ("ae", "mnist", "loo", 1): 0.9,
+           ("gan", "mnist", "loo", "1"): 0.95}
+    lines = summary_markdown(runs, reference=ref).strip().splitlines()
+    assert lines[0] == "| model | mnist loo | paper | cifar10 ovr | fit_seconds |"
+    # class means 0.7 (seed 0) and 0.8 (seed 1): 0.75 ± std(0.7, 0.8)
+    assert lines[2] == f"| ae | 0.750 ± {np.std([0.7, 0.8], ddof=1):.3f} | 0.800 | – | 10.5 |"
+    # gan has one of the two classes: flagged, and no paper mean over classes it lacks
+    assert lines[3] == "| gan | 0.900 (1 cls) | – | 0.550 | 4.0 |"
+    with pytest.raises(ConfigError):
+        summary_markdown([{"model": "ae", "auroc": None}])
 
 
 def test_pivot_markdown_refuses_collisions() -> None:

@@ -1,4 +1,4 @@
 """Benchmark runners (models x classes x seeds) and the published reference figures."""
-from genad.bench.runner import bench
+from genad.bench.runner import bench, summarise
 
-__all__ = ["bench"]
+__all__ = ["bench", "summarise"]

@@ -20,7 +20,7 @@ import torch
 
 from genad import data as gdata
 from genad import experiment, report
-from genad.errors import ConfigError
+from genad.errors import ConfigError, DataError
 
 
 def parse_classes(classes: str | Sequence[int | str], n_classes: int | None) -> list[int | str]:
@@ -186,3 +186,29 @@ def read_scores(path: Path) -> tuple[np.ndarray, np.ndarray]:
         rows = list(csv.DictReader(f))
     return (np.array([int(r["label"]) for r in rows], dtype=np.int64),
             np.array([float(r["score"]) for r in rows], dtype=np.float64))
+
+
+def summarise(out: str | Path) -> Path:
+    """Write out/summary.md from every out/<protocol>/results.csv (benchmarks run with one
+    `out` per protocol): one row per detector, AUROC averaged over classes (mean ± std over
+    seeds), the published mean beside it where every class has one; pixel AUROC too where
+    runs have it. Returns the path of summary.md."""
+    from genad.bench.reference import reference_dict
+    from genad.metrics import read_csv, summary_markdown
+
+    out = Path(out).expanduser()
+    rows = [r for f in sorted(out.glob("*/results.csv")) for r in read_csv(f)]
+    if not rows:
+        raise DataError(f"no <protocol>/results.csv under {out}: run the benchmark first")
+    reference = {}
+    for model, dataset, protocol in {(r["model"], r["dataset"], r["protocol"]) for r in rows}:
+        for (m, cls), v in reference_dict(model, dataset, protocol).items():
+            reference[(m, dataset, protocol, cls)] = v
+    parts = ["## AUROC, mean over classes", "", summary_markdown(rows, reference=reference)]
+    pixel = [r for r in rows if r.get("pixel_auroc") is not None]
+    if pixel:
+        parts += ["## pixel AUROC", "", summary_markdown(pixel, metric="pixel_auroc", extra=())]
+    path = out / "summary.md"
+    path.write_text("\n".join(parts), encoding="utf-8")
+    return path
+

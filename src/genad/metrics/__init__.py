@@ -33,6 +33,7 @@ from genad.metrics.info import (
 from genad.metrics.tables import (
     aggregate,
     pivot_markdown,
+    summary_markdown,
     print_table,
     read_csv,
     to_markdown,
@@ -64,6 +65,7 @@ __all__ = [
     "check_inputs",
     "f1_at",
     "pivot_markdown",
+    "summary_markdown",
     "pixel_auroc",
     "print_table",
     "rates_at",

@@ -212,6 +212,68 @@ def _mean_cell(values: Sequence[float]) -> str:
     return fmt(math.fsum(values) / len(values))
 
 
+def summary_markdown(
+    rows: Iterable[Mapping[str, Any]],
+    metric: str = "auroc",
+    reference: Mapping[tuple, Any] | None = None,
+    extra: Sequence[str] = ("fit_seconds",),
+) -> str:
+    """Models x (dataset, protocol): the metric averaged over classes, as papers print it.
+
+    rows: runs (one per model, dataset, protocol, class, seed). Per model, data set and
+    seed the metric is averaged over the classes; the cell is the mean ± std of those class
+    means over seeds ("0.71 ± 0.02"; the mean alone for one seed), "(k cls)" added when the
+    model lacks classes others have. reference: published values keyed (model, dataset,
+    protocol, cls); a "paper" column follows a (dataset, protocol) that has any, holding the
+    mean over classes where every class has one. extra: metrics averaged over all runs.
+    """
+    rows = [r for r in rows if not math.isnan(_number(r.get(metric)))]
+    if not rows:
+        raise ConfigError(f"no runs with {metric} to summarise")
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    panels = list(dict.fromkeys((r.get("dataset"), r.get("protocol")) for r in rows))
+    classes = {p: list(dict.fromkeys(str(r.get("cls")) for r in rows
+                                     if (r.get("dataset"), r.get("protocol")) == p))
+               for p in panels}
+    cells = group_rows(rows, ("model", "dataset", "protocol"))
+
+    def ref(m: str, p: tuple, c: str) -> float:
+        hits = [reference[k] for k in ((m, *p, c), (m, *p, int(c) if c.isdigit() else c))
+                if reference and k in reference]
+        return _number(hits[0]) if hits else math.nan
+
+    with_ref = {p for p in panels
+                if any(not math.isnan(ref(m, p, c)) for m in models for c in classes[p])}
+    header = ["model"]
+    for p in panels:
+        header.append(" ".join(str(v) for v in p if v))
+        if p in with_ref:
+            header.append("paper")
+    header += list(extra)
+    body = []
+    for m in models:
+        line = [str(m)]
+        for p in panels:
+            runs = cells.get((m, *p), [])
+            by_seed = group_rows(runs, ("seed",))
+            means = [math.fsum(_number(r[metric]) for r in rs) / len(rs) for rs in by_seed.values()]
+            mean, std = _mean_std(means)
+            got = {str(r.get("cls")) for r in runs}
+            cell = fmt(mean, std, len(means))
+            if runs and len(got) < len(classes[p]):
+                cell += f" ({len(got)} cls)"
+            line.append(cell)
+            if p in with_ref:
+                refs = [ref(m, p, c) for c in classes[p]]
+                line.append(_mean_cell(refs))
+        for e in extra:
+            vals = [_number(r.get(e)) for r in rows if r["model"] == m]
+            vals = [v for v in vals if not math.isnan(v)]
+            line.append(fmt(math.fsum(vals) / len(vals), digits=1) if vals else DASH)
+        body.append(line)
+    return _markdown(header, body)
+
+
 def write_csv(rows: Sequence[Mapping[str, Any]], path: str | Path) -> Path:
     """Write result rows to CSV: columns are the union of the rows' keys, first-seen order.
 
