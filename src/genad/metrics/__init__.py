@@ -33,9 +33,9 @@ from genad.metrics.info import (
 from genad.metrics.tables import (
     aggregate,
     pivot_markdown,
-    summary_markdown,
     print_table,
     read_csv,
+    summary_markdown,
     to_markdown,
     write_csv,
 )
