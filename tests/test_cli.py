@@ -151,6 +151,33 @@ def test_summarise_joins_protocol_folders_one_row_per_model(tmp_path: Path) -> N
         summarise(tmp_path / "loo")
 
 
+def test_bench_over_several_data_sets_writes_a_folder_each_and_a_summary(
+    tmp_path: Path, capsys
+) -> None:
+    rng = np.random.default_rng(0)
+    widget = tmp_path / "widget"
+    files = [f"train/good/{i}.png" for i in range(40)] + [f"test/good/{i}.png" for i in range(3)]
+    for sub in files + [f"test/hole/{i}.png" for i in range(3)]:
+        (widget / sub).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (16, 16), dtype=np.uint8)).save(widget / sub)
+    (widget / "ground_truth" / "hole").mkdir(parents=True)
+    mask = np.zeros((16, 16), np.uint8)
+    mask[4:8, 4:8] = 255
+    for i in range(3):
+        Image.fromarray(mask).save(widget / "ground_truth" / "hole" / f"{i}_mask.png")
+    out = tmp_path / "bench"
+    args = ["bench", "ae", "--data", "digits", "--data", f"mvtec:{widget}", "--classes", "3",
+            "--seeds", "1", "--out", out, "--quiet", *TINY]
+    assert run_cli(*args) == 0
+    assert (out / "digits-leave-one-out" / "report.md").is_file()
+    assert (out / "mvtec-mvtec" / "results.csv").is_file()
+    summary = (out / "summary.md").read_text()
+    assert "| model | digits leave-one-out | mvtec mvtec | fit_seconds |" in summary
+    assert "## pixel AUROC" in summary and "summary:" in capsys.readouterr().out
+    assert run_cli(*args[:4], "--data", "digits", *args[4:]) == 2  # digits twice: refused
+    assert "benchmark them separately" in capsys.readouterr().err
+
+
 def test_bench_limits_train_and_test_images(tmp_path: Path, capsys) -> None:
     out = tmp_path / "bench"
     args = ["bench", "ae", "--data", "digits", "--classes", "3", "--seeds", "1", "--out", out,

@@ -54,12 +54,16 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def _data_args(p: argparse.ArgumentParser) -> None:
+def _data_args(p: argparse.ArgumentParser, many: bool = False) -> None:
     p.add_argument(
         "--data",
-        default="digits",
+        action="append" if many else "store",
+        default=None if many else "digits",
         help="digits (default), mnist:PATH, fashion-mnist:PATH, cifar10:PATH, "
-        "folder:PATH, mvtec:PATH, masks:PATH (see `genad datasets`)",
+        "folder:PATH, mvtec:PATH, masks:PATH (see `genad datasets`)"
+        + ("; repeat for several data sets (each in OUT/<data>-<protocol>/, plus "
+           "OUT/summary.md; mvtec: and masks: data always use the mvtec protocol)"
+           if many else ""),
     )
     p.add_argument(
         "--protocol", default="leave-one-out", choices=["leave-one-out", "one-vs-rest", "mvtec"]
@@ -115,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="models x classes x seeds -> results table and report")
     p.add_argument("models", help="model name(s), comma-separated")
-    _data_args(p)
+    _data_args(p, many=True)
     p.add_argument("--classes", default="all", help="all (default) or a list like 0,3,7")
     p.add_argument("--seeds", type=int, default=3, help="number of seeds, 0..N-1 (default 3)")
     p.add_argument("--out", required=True, help="benchmark folder (finished cells are kept)")
@@ -338,28 +342,43 @@ def _write_maps(det: Any, images: Any, paths: list[Path], folder: Path) -> None:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from genad import registry
-    from genad.bench import bench
+    from genad.bench import bench, summarise
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     for m in models:
-        registry.get(m)
-    rep = bench(
-        models,
-        args.data,
-        protocol=args.protocol,
-        classes=args.classes,
-        seeds=range(args.seeds),
-        params=_params(args),
-        out=args.out,
-        size=args.size,
-        download=args.download,
-        select_on_test=args.select_on_test,
-        quiet=args.quiet,
-        train_limit=args.train_limit,
-        test_limit=args.test_limit,
-    )
-    print((Path(rep).parent / "results.md").read_text())
-    print(f"report: {rep}")
+        registry.get(m.partition(":")[0])
+    specs = args.data or ["digits"]
+    several = len(specs) > 1
+    jobs = []
+    for spec in specs:
+        dataset = spec.partition(":")[0].lower()
+        protocol = "mvtec" if several and dataset in ("mvtec", "masks") else args.protocol
+        if (dataset, protocol) in [j[1:] for j in jobs]:
+            raise ConfigError(f"two --data are {dataset} under {protocol}: their results would "
+                              "mix in one table; benchmark them separately (own --out)")
+        jobs.append((spec, dataset, protocol))
+    for spec, dataset, protocol in jobs:
+        rep = bench(
+            models,
+            spec,
+            protocol=protocol,
+            classes=args.classes,
+            seeds=range(args.seeds),
+            params=_params(args),
+            out=Path(args.out) / f"{dataset}-{protocol}" if several else args.out,
+            size=args.size,
+            download=args.download,
+            select_on_test=args.select_on_test,
+            quiet=args.quiet,
+            train_limit=args.train_limit,
+            test_limit=args.test_limit,
+        )
+        print((Path(rep).parent / "results.md").read_text())
+        print(f"report: {rep}")
+    if several:
+        summary = summarise(args.out)
+        print(summary.read_text())
+        print(f"summary: {summary}")
     return 0
 
 
