@@ -44,7 +44,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, help="epochs for every model (default: each paper's)")
     ap.add_argument("--train-limit", type=int, help="seeded subset of the normal training images")
     ap.add_argument("--test-limit", type=int, help="seeded subset of the test images")
-    ap.add_argument("--size", type=int, default=32)
+    ap.add_argument("--size", type=int, default=32, help="image and network size (default 32)")
     ap.add_argument("--width", type=int,
                     help="network width for every model (default: each paper's)")
     ap.add_argument("--device", default="auto")
@@ -52,7 +52,7 @@ def main() -> None:
     ap.add_argument("--summary-only", action="store_true",
                     help="only rebuild --out/summary.md from the protocols' results.csv")
     args = ap.parse_args()
-    params = {"device": args.device}
+    params = {"device": args.device, "image_size": args.size}  # the networks run at --size
     if args.epochs:
         params["epochs"] = args.epochs
     if args.width:
