@@ -20,6 +20,7 @@ multiscale InfoGAN run as "ms-infogan" (latent inversion), "ms-infogan:code-dens
 from __future__ import annotations
 
 import argparse
+import shutil
 from pathlib import Path
 
 from genad.bench import bench, summarise
@@ -49,6 +50,7 @@ def main() -> None:
                     help="network width for every model (default: each paper's)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--out", default="runs/bench-zoo")
+    ap.add_argument("--export", help="copy summary.md and the reports with figures here")
     ap.add_argument("--summary-only", action="store_true",
                     help="only rebuild --out/summary.md from the protocols' results.csv")
     args = ap.parse_args()
@@ -77,7 +79,23 @@ def main() -> None:
                        quiet=True)
         print(f"## {name}\n")
         print((Path(report).parent / "results.md").read_text())
-    print(summarise(args.out).read_text())
+    summary = summarise(args.out)
+    print(summary.read_text())
+    if args.export:
+        export(Path(args.out), Path(args.export))
+
+
+def export(out: Path, dest: Path) -> None:
+    """Copy summary.md and each protocol's report.md with its figures to `dest` (the
+    committed copy README links to; the run folders stay where they are)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy(out / "summary.md", dest / "summary.md")
+    for report in sorted(out.glob("*/report.md")):
+        target = dest / report.parent.name
+        target.mkdir(exist_ok=True)
+        for name in ("report.md", "results.md", "results.csv", "bars.png", "roc.png", "hist.png"):
+            if (report.parent / name).is_file():
+                shutil.copy(report.parent / name, target / name)
 
 
 if __name__ == "__main__":
