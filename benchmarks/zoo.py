@@ -41,6 +41,8 @@ def main() -> None:
                     "(e.g. magnetic-tile defects; image and pixel AUROC)")
     ap.add_argument("--models", default=DETECTORS)
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--seed-start", type=int, default=0,
+                    help="first seed (run seeds in parallel processes on one --out)")
     ap.add_argument("--classes", default="all")
     ap.add_argument("--epochs", type=int, help="epochs for every model (default: each paper's)")
     ap.add_argument("--train-limit", type=int, help="seeded subset of the normal training images")
@@ -74,7 +76,7 @@ def main() -> None:
         ap.error("give at least one of --mnist, --cifar10, --mvtec, --masks")
     for name, spec, protocol in [] if args.summary_only else jobs:
         report = bench(args.models.split(","), spec, protocol=protocol, classes=args.classes,
-                       seeds=range(args.seeds), params=params, out=Path(args.out) / name,
+                       seeds=range(args.seed_start, args.seed_start + args.seeds), params=params, out=Path(args.out) / name,
                        size=args.size, train_limit=args.train_limit, test_limit=args.test_limit,
                        quiet=True)
         print(f"## {name}\n")
