@@ -75,10 +75,10 @@ def main() -> None:
     if not jobs and not args.summary_only:
         ap.error("give at least one of --mnist, --cifar10, --mvtec, --masks")
     for name, spec, protocol in [] if args.summary_only else jobs:
+        seeds = range(args.seed_start, args.seed_start + args.seeds)
         report = bench(args.models.split(","), spec, protocol=protocol, classes=args.classes,
-                       seeds=range(args.seed_start, args.seed_start + args.seeds), params=params, out=Path(args.out) / name,
-                       size=args.size, train_limit=args.train_limit, test_limit=args.test_limit,
-                       quiet=True)
+                       seeds=seeds, params=params, out=Path(args.out) / name, size=args.size,
+                       train_limit=args.train_limit, test_limit=args.test_limit, quiet=True)
         print(f"## {name}\n")
         print((Path(report).parent / "results.md").read_text())
     summary = summarise(args.out)
