@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -232,3 +233,40 @@ def test_bench_runs_a_representation_score_as_model_colon_kind(tmp_path) -> None
     assert (cell / "result.json").exists()
     assert genad.load(str(cell)).config.score_kind == "code-density"
     assert "infogan:code-density" in (tmp_path / "results.md").read_text()
+
+
+@pytest.mark.parametrize("name", INFOGANS)
+def test_rescore_equals_a_fresh_fit_with_that_score_kind(name, fitted, digits16, tmp_path) -> None:
+    fitted[name].save(tmp_path)
+    trained = genad.load(str(tmp_path))  # an inversion-scored model, as bench finds it
+    probe = digits16[:40]
+    for kind in ("code-density", "disc-features", "inversion"):
+        fresh = genad.create(name, **dict(SMALL, score_kind=kind)).fit(digits16)
+        assert trained.rescore(digits16, score_kind=kind) is trained
+        np.testing.assert_array_equal(trained.decision_function(probe),
+                                      fresh.decision_function(probe))
+        assert trained.threshold_ == fresh.threshold_
+    with pytest.raises(ConfigError, match="epochs change training"):
+        trained.rescore(digits16, epochs=3)
+    with pytest.raises(genad.GenadError, match="not fitted"):
+        genad.create(name, **SMALL).rescore(digits16, score_kind="code-density")
+
+
+def test_bench_rescores_a_sibling_cell_instead_of_training_again(tmp_path) -> None:
+    from genad.bench import bench
+
+    params = {"image_size": 16, "width": 8, "epochs": 1, "batch_size": 32, "noise_dim": 4,
+              "categorical": [3], "continuous": 2}
+    kw = dict(protocol="leave-one-out", classes=[3], seeds=[0], params=params, size=16,
+              quiet=True)
+    bench(["infogan", "infogan:disc-features"], "digits", out=tmp_path / "shared", **kw)
+    bench(["infogan:disc-features"], "digits", out=tmp_path / "alone", **kw)
+    cell = "infogan-disc-features/3/seed0"
+    shared = json.loads((tmp_path / "shared" / cell / "config.json").read_text())
+    assert shared["rescored_from"].endswith("infogan/3/seed0")
+    alone = json.loads((tmp_path / "alone" / cell / "config.json").read_text())
+    assert "rescored_from" not in alone
+    a, b = (json.loads((tmp_path / d / cell / "result.json").read_text())
+            for d in ("shared", "alone"))
+    assert a["auroc"] == b["auroc"] and a["threshold"] == b["threshold"]
+

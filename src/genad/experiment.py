@@ -66,16 +66,22 @@ def run(
     resume: bool = False,
     overwrite: bool = False,
     select_on_test: bool = False,
+    trained: str | Path | None = None,
 ) -> dict[str, Any]:
     """Fit `model` on split.train, evaluate on split.test, write the run folder `out` (if given).
 
     select_on_test: also score the test set after every epoch and report the best of those
     AUROCs as `auroc_test_selected` (what the GANomaly reference code reports). That figure
     picks the epoch with the test labels, so it is optimistic; `auroc` is always the final
-    model's."""
+    model's.
+    trained: a folder holding this model trained on the same split.train with the same
+    parameters except scoring-only ones (`Detector.SCORING_PARAMS`): it is loaded and
+    `rescore`d instead of trained again, which gives the same model. Ignored when its
+    parameters differ otherwise."""
     params = dict(params or {})
     params.setdefault("seed", split.seed)
     det = genad.create(model, **params)
+    reuse = _reusable(det, trained) if trained is not None and not select_on_test else None
     run_dir = prepare_run_dir(out, overwrite, resume)
     main = is_main_process()
     if run_dir is not None and main:
@@ -92,6 +98,8 @@ def run(
             "select_on_test": select_on_test,
             "versions": io.versions(),
         }
+        if reuse is not None:
+            config["rescored_from"] = str(trained)
         io.atomic_write_text(run_dir / "config.json", json.dumps(config, indent=2))
 
     labels = split.test.labels.numpy()
@@ -102,13 +110,17 @@ def run(
         return {"test_auroc_for_selection": per_epoch[-1]}
 
     t0 = time.perf_counter()
-    det.fit(
-        split.train,
-        run_dir=run_dir,
-        resume=resume,
-        quiet=quiet,
-        on_epoch_end=test_auroc if select_on_test else None,
-    )
+    if reuse is not None:
+        scoring = {k: getattr(det.config, k) for k in det.SCORING_PARAMS}
+        det = reuse.rescore(split.train, **scoring)
+    else:
+        det.fit(
+            split.train,
+            run_dir=run_dir,
+            resume=resume,
+            quiet=quiet,
+            on_epoch_end=test_auroc if select_on_test else None,
+        )
     fit_seconds = time.perf_counter() - t0
     t1 = time.perf_counter()
     scores = det.decision_function(split.test)
@@ -122,8 +134,9 @@ def run(
     }
     result.update(metrics.summary(labels, scores, det.threshold_))
     result["fit_seconds"] = round(fit_seconds, 2)
+    history = getattr(det, "history_", None)  # a rescored model was not trained here
     result["train_img_per_s"] = (
-        round(float(np.mean([h["img_per_s"] for h in det.history_])), 1) if det.history_ else None
+        round(float(np.mean([h["img_per_s"] for h in history])), 1) if history else None
     )
     result["score_img_per_s"] = round(len(scores) / score_seconds, 1)
     if split.test.masks is not None and split.test.masks.any():
@@ -138,6 +151,20 @@ def run(
     if run_dir is not None and main:
         _write_outputs(run_dir, det, split, scores, result, select_on_test)
     return result
+
+
+def _reusable(det: Any, trained: str | Path) -> Any:
+    """The detector saved in `trained` when it differs from `det` in scoring-only
+    parameters alone (so `rescore` turns it into what fitting `det` would give), else None."""
+    if not det.SCORING_PARAMS or not (Path(trained) / "model.json").is_file():
+        return None
+    saved = genad.load(trained)
+    if type(saved) is not type(det):
+        return None
+    mine, theirs = det.config_dict(), saved.config_dict()
+    for k in det.SCORING_PARAMS:
+        mine.pop(k), theirs.pop(k)
+    return saved if mine == theirs else None
 
 
 def _write_outputs(

@@ -135,6 +135,7 @@ def bench(
                     data=spec,
                     overwrite=True,
                     select_on_test=select_on_test,
+                    trained=_trained_sibling(out, models, model, cls, seed),
                 )
             rows.append(
                 {
@@ -178,6 +179,20 @@ def bench(
         metrics=metrics,
         scores={m: [(c, *ys) for c, ys in by_cls.items()] for m, by_cls in curves.items()},
     )
+
+
+def _trained_sibling(out: Path, models: Sequence[str], model: str, cls: Any, seed: int) -> Any:
+    """A finished cell of the same network under another score kind ("ms-infogan" for
+    "ms-infogan:code-density"), same class and seed: experiment.run rescores its model
+    instead of training the same networks again. None when there is none."""
+    name = model.partition(":")[0]
+    for other in models:
+        cell = out / other.replace(":", "-") / str(cls) / f"seed{seed}"
+        if other != model and other.partition(":")[0] == name and (
+            cell / experiment.FINISHED
+        ).exists():
+            return cell
+    return None
 
 
 def read_scores(path: Path) -> tuple[np.ndarray, np.ndarray]:

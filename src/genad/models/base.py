@@ -61,6 +61,9 @@ class Detector(ABC):
 
     name: ClassVar[str] = ""
     Config: ClassVar[type[DetectorConfig]] = DetectorConfig
+    #: config fields that change only how a trained model scores, never its training, so
+    #: that `rescore` can switch them on a fitted detector instead of training it again
+    SCORING_PARAMS: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, **params: Any) -> None:
         try:
@@ -96,6 +99,10 @@ class Detector(ABC):
     def pixel_map(self, x: torch.Tensor) -> torch.Tensor | None:
         return None
 
+    def rebuild_scoring(self) -> None:
+        """Replace the networks that SCORING_PARAMS shape after they changed (`rescore`),
+        before `after_training` fits them again. Default: nothing."""
+
     # ---- helpers for train_step -----------------------------------------------------------
     def optimize(self, loss: torch.Tensor, opt: str) -> None:
         """Zero, backward, average gradients over DDP ranks, step: one optimiser update."""
@@ -128,11 +135,7 @@ class Detector(ABC):
         if len(x) < 10:
             raise DataError(f"{self.name} needs at least 10 normal training images, got {len(x)}")
         self.input_size_ = tuple(int(s) for s in x.shape[-2:])  # the images' own size
-        x = resize(x, self.config.image_size)
-        gen = torch.Generator().manual_seed(self.config.seed)
-        perm = torch.randperm(len(x), generator=gen)
-        n_cal = max(1, int(round(len(x) * self.config.calib_fraction)))
-        x_cal, x_fit = x[perm[:n_cal]], x[perm[n_cal:]]
+        x_cal, x_fit = self._calibration_split(x)
 
         self.channels_ = int(x.shape[1])
         train.seed_everything(self.config.seed)
@@ -144,6 +147,36 @@ class Detector(ABC):
         self.history_ = train.fit(
             self, x_fit, run_dir=run_dir, resume=resume, quiet=quiet, on_epoch_end=on_epoch_end
         )
+        self.after_training(x_fit)
+        self.calibrate(x_cal)
+        return self
+
+    def _calibration_split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(held-out calibration images, training images) at the network size, seeded."""
+        x = resize(x, self.config.image_size)
+        gen = torch.Generator().manual_seed(self.config.seed)
+        perm = torch.randperm(len(x), generator=gen)
+        n_cal = max(1, int(round(len(x) * self.config.calib_fraction)))
+        return x[perm[:n_cal]], x[perm[n_cal:]]
+
+    def rescore(self, data: ImageSet | torch.Tensor | np.ndarray, **params: Any) -> Detector:
+        """Switch scoring-only parameters (`SCORING_PARAMS`, e.g. the InfoGAN family's
+        `score_kind`) of a fitted detector, then refit what depends on them and the threshold
+        on `data`, which must be the images `fit` was given. Training never sees these
+        parameters, so this equals a fresh `fit` with them, without training again.
+        Returns self."""
+        self._check_fitted()
+        fixed = sorted(set(params) - set(self.SCORING_PARAMS))
+        if fixed:
+            can = ", ".join(self.SCORING_PARAMS) or "none"
+            raise ConfigError(f"{self.name}: {', '.join(fixed)} change training, so they cannot "
+                              f"be switched on a fitted model (scoring-only: {can}); fit anew")
+        self.config = dataclasses.replace(self.config, **params)
+        x = as_images(data)
+        if x.shape[1] != self.channels_:
+            raise DataError(f"rescore needs the {self.channels_}-channel images fit was given")
+        x_cal, x_fit = self._calibration_split(x)
+        self.rebuild_scoring()
         self.after_training(x_fit)
         self.calibrate(x_cal)
         return self

@@ -158,6 +158,7 @@ class _InfoGANBase(LatentModel, Detector):
     Subclasses build 'g' (z, c) -> image and 'd' image -> (logit, features) and a 'q' head."""
 
     Config = InfoGANConfig
+    SCORING_PARAMS = ("score_kind", "inversion_steps", "inversion_lr")
 
     # ---- codes ------------------------------------------------------------------------------
     @property
@@ -226,6 +227,11 @@ class _InfoGANBase(LatentModel, Detector):
         feat = _feature_dim(d, channels, c.image_size)
         q = QHead(feat, c.q_hidden, sum(c.categorical), c.continuous, c.q_fixed_std)
         return {"g": g, "d": d, "q": q, **self._score_nets(feat)}
+
+    def rebuild_scoring(self) -> None:
+        self.nets_.pop("gauss", None)
+        feat = _feature_dim(self.nets_["d"], self.channels_, self.config.image_size)
+        self.nets_.update({k: v.to(self.device_) for k, v in self._score_nets(feat).items()})
 
     def _score_nets(self, d_features: int) -> dict[str, nn.Module]:
         """The Gaussian of the representation scores (fitted in `after_training`)."""
