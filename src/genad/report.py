@@ -305,7 +305,7 @@ def plot_class_bars(
                 yerr=std,
                 capsize=2,
                 label=str(model) if ax is axes[0] else None,
-                color=f"C{i % 10}",
+                color=_model_color(i, len(models)),
             )
             upper = max(upper, float(np.nanmax(mean + std, initial=0.0)))
             ref = np.array([reference_value(reference, model, c, dataset) for c in classes])
@@ -335,6 +335,16 @@ def plot_class_bars(
     fig.legend(loc="outside lower center", ncol=min(6, len(models) + 2), frameon=False)
     fig.suptitle(title or f"{LABELS.get(metric, metric)} per class (mean ± std over seeds)")
     return _save(fig, path)
+
+
+def _model_color(i: int, n: int) -> Any:
+    """Colour of the i-th of n models: matplotlib's cycle up to 10, tab20 beyond (no repeats
+    up to 20 models)."""
+    if n <= 10:
+        return f"C{i}"
+    from matplotlib import colormaps
+
+    return colormaps["tab20"](i % 20)
 
 
 def _cell(v: Any) -> str:
