@@ -184,3 +184,10 @@ def test_bench_report_draws_roc_panels_and_histograms_from_scores(tmp_path) -> N
     assert roc[0] > roc[1] and hist[0] > hist[1]  # two panels side by side
     bare = write_bench_report(tmp_path / "bare", bench_rows(), title="Bench")
     assert "roc.png" not in links(bare) and not (bare.parent / "roc.png").exists()
+
+
+def test_bar_colours_do_not_repeat_for_up_to_twenty_models() -> None:
+    from genad.report import _model_color
+
+    assert len({str(_model_color(i, 17)) for i in range(17)}) == 17
+    assert _model_color(3, 5) == "C3"
