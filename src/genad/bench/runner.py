@@ -8,7 +8,6 @@ published figures beside ours where a reference exists.
 
 from __future__ import annotations
 
-import csv
 import functools
 import json
 from collections.abc import Sequence
@@ -21,6 +20,7 @@ import torch
 from genad import data as gdata
 from genad import experiment, report
 from genad.errors import ConfigError, DataError
+from genad.metrics import read_csv
 
 
 def parse_classes(classes: str | Sequence[int | str], n_classes: int | None) -> list[int | str]:
@@ -149,7 +149,9 @@ def bench(
             )
             scores_csv = cell_dir / "scores.csv"
             if scores_csv.is_file() and str(cls) not in curves.setdefault(model, {}):
-                curves[model][str(cls)] = read_scores(scores_csv)
+                run = read_csv(scores_csv, text_columns=())
+                curves[model][str(cls)] = (np.array([r["label"] for r in run], dtype=np.int64),
+                                           np.array([r["score"] for r in run], dtype=np.float64))
             bar.advance(task)
     metrics = [
         m
@@ -195,21 +197,13 @@ def _trained_sibling(out: Path, models: Sequence[str], model: str, cls: Any, see
     return None
 
 
-def read_scores(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """A run folder's scores.csv -> (labels (N,) int, scores (N,) float64)."""
-    with path.open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    return (np.array([int(r["label"]) for r in rows], dtype=np.int64),
-            np.array([float(r["score"]) for r in rows], dtype=np.float64))
-
-
 def summarise(out: str | Path) -> Path:
     """Write out/summary.md from every out/<protocol>/results.csv (benchmarks run with one
     `out` per protocol): one row per detector, AUROC averaged over classes (mean ± std over
     seeds), the published mean beside it where every class has one; pixel AUROC too where
     runs have it. Returns the path of summary.md."""
     from genad.bench.reference import reference_dict
-    from genad.metrics import read_csv, summary_markdown
+    from genad.metrics import summary_markdown
 
     out = Path(out).expanduser()
     rows = [r for f in sorted(out.glob("*/results.csv")) for r in read_csv(f)]
