@@ -14,6 +14,12 @@ and no bounded activation at the end, and c is fixed, not learned: the mean of t
 autoencoder pre-training, with coordinates closer to 0 than `eps` pushed out to +-eps
 (the authors' `init_center_c`). c, R and the step count are buffers of the `svdd` net, so they
 are saved in the model file and in checkpoints.
+
+Preprocessing (the paper's Sec. 4.1, on by default as in the authors' code): global contrast
+normalisation with the l1 norm (each image minus its mean, divided by its mean absolute
+deviation), then min-max scaling to [0, 1] with the smallest and largest value over the normal
+training images (the authors take these per class, from the training set of the normal class).
+It is applied before the pre-training autoencoder too; `preprocess="none"` turns it off.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ class DeepSVDDConfig(DetectorConfig):
     objective: str = "one-class"  # "one-class" or "soft-boundary" (the two objectives)
     nu: float = 0.1  # soft-boundary trade-off, --nu 0.1 (the authors' default)
     warm_up_epochs: int = 10  # soft boundary: R stays 0 for these epochs (authors' code)
+    preprocess: str = "gcn"  # "gcn": l1 contrast normalisation + min-max (paper); or "none"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -57,6 +64,8 @@ class DeepSVDDConfig(DetectorConfig):
             raise ConfigError(f"objective must be one-class or soft-boundary, not {self.objective}")
         if not 0 < self.nu <= 1:
             raise ConfigError(f"nu must be in (0, 1], got {self.nu}")
+        if self.preprocess not in ("gcn", "none"):
+            raise ConfigError(f"preprocess must be gcn or none, not {self.preprocess!r}")
         if self.rep_dim < 1 or self.width < 1 or self.lr <= 0 or self.eps < 0:
             raise ConfigError("rep_dim, width and lr must be positive and eps >= 0")
         if (self.pretrain_epochs or 0) < 0 or self.warm_up_epochs < 0 or self.lr_milestone < 0:
@@ -94,12 +103,23 @@ def radius(dist: torch.Tensor, nu: float) -> torch.Tensor:
     return torch.quantile(dist.detach().double().sqrt(), 1 - nu)
 
 
+def global_contrast(x: torch.Tensor) -> torch.Tensor:
+    """Each image minus its mean, divided by its mean absolute deviation (GCN, l1 norm); a
+    constant image becomes 0."""
+    flat = x.flatten(1).float()
+    flat = flat - flat.mean(1, keepdim=True)
+    return (flat / flat.abs().mean(1, keepdim=True).clamp_min(1e-8)).view(x.shape)
+
+
 class SVDDState(nn.Module):
-    """Centre c, radius R and training progress, as buffers (saved with the weights)."""
+    """Centre c, radius R, training progress and the min-max range of the preprocessing, as
+    buffers (saved with the weights)."""
 
     def __init__(self, rep_dim: int) -> None:
         super().__init__()
         self.register_buffer("c", torch.zeros(rep_dim))
+        self.register_buffer("lo", torch.zeros(()))
+        self.register_buffer("hi", torch.ones(()))
         self.register_buffer("r", torch.zeros((), dtype=torch.float64))
         self.register_buffer("steps", torch.zeros((), dtype=torch.int64))
         self.register_buffer("steps_per_epoch", torch.ones((), dtype=torch.int64))
@@ -123,21 +143,38 @@ class DeepSVDD(Detector):
         params = self.nets_["encoder"].parameters()
         return {"encoder": torch.optim.Adam(params, c.lr, weight_decay=c.weight_decay)}
 
+    def preprocess(self, x: torch.Tensor) -> torch.Tensor:
+        """The input phi sees: GCN + min-max scaling (config.preprocess "gcn"), or x itself."""
+        if self.config.preprocess == "none":
+            return x
+        state = self.nets_["svdd"]
+        return (global_contrast(x) - state.lo) / (state.hi - state.lo).clamp_min(1e-8)
+
     def codes(self, x: torch.Tensor) -> torch.Tensor:
-        return self.nets_["encoder"](x).float()
+        return self.nets_["encoder"](self.preprocess(x)).float()
 
     def before_training(self, x: torch.Tensor) -> None:
-        """Autoencoder pre-training of phi, then c from the codes of all training images."""
+        """The preprocessing's min-max range, autoencoder pre-training of phi, then c from the
+        codes of all training images."""
         c = self.config
+        state = self.nets_["svdd"]
+        if c.preprocess == "gcn":
+            lo, hi = torch.inf, -torch.inf
+            for i in range(0, len(x), 4096):
+                g = global_contrast(x[i : i + 4096])
+                lo, hi = min(lo, float(g.min())), max(hi, float(g.max()))
+            state.lo.fill_(lo)
+            state.hi.fill_(hi)
         epochs = c.epochs if c.pretrain_epochs is None else c.pretrain_epochs
         if epochs:
             decoder = DCDecoder(c.image_size, x.shape[1], c.rep_dim, c.width)
             decoder.apply(init_dcgan_weights)
+            seen = torch.cat([self.preprocess(x[i : i + 4096].to(state.lo.device)).cpu()
+                              for i in range(0, len(x), 4096)]) if c.preprocess == "gcn" else x
             self.pretrain_history_ = pretrain_autoencoder(
-                self, self.nets_["encoder"], decoder, x, epochs=epochs,
+                self, self.nets_["encoder"], decoder, seen, epochs=epochs,
                 lr=c.pretrain_lr, weight_decay=c.pretrain_weight_decay,
             )
-        state = self.nets_["svdd"]
         state.c.copy_(fix_centre(self._batched(x, self.codes).mean(0), c.eps))
         ranks = int(os.environ.get("WORLD_SIZE", 1))
         state.steps_per_epoch.fill_(max(1, len(x) // ranks // c.batch_size))
