@@ -189,6 +189,20 @@ def test_bench_limits_train_and_test_images(tmp_path: Path, capsys) -> None:
     assert "test images limited to a seeded 50" in (out / "report.md").read_text()
 
 
+@pytest.mark.parametrize(("flags", "image_size"), [
+    (["--size", "16"], 16),  # a power of two: the networks run at the loaded size
+    (["--size", "16", "--image-size", "32"], 32),  # an explicit network size wins
+    (["--size", "16", "--param", "image_size=64"], 64),
+    (["--size", "28"], None),  # not a power of two: the model's default, images resized to it
+    ([], None),
+])
+def test_size_sets_the_network_size_unless_told_otherwise(flags, image_size) -> None:
+    from genad.cli import _params, build_parser
+
+    args = build_parser().parse_args(["bench", "ae", "--out", "x", *flags])
+    assert _params(args).get("image_size") == image_size
+
+
 def test_models_and_datasets_list(capsys) -> None:
     assert run_cli("models", "-v") == 0
     out = capsys.readouterr().out

@@ -176,7 +176,9 @@ def test_render_speed():
     images = shapes.render(factors)
     took = time.perf_counter() - t
     assert images.shape == (10_000, 64, 64)
-    assert took < 2.0, f"10,000 images took {took:.2f} s"
+    # vectorised rendering takes under a second on one core; the bound leaves room for a
+    # loaded CI machine (the suite runs a worker per core) and still fails a per-image loop
+    assert took < 8.0, f"10,000 images took {took:.2f} s"
 
 
 # ---- the dSprites loader on made-up files -----------------------------------------------------

@@ -17,7 +17,8 @@ from genad.errors import ConfigError, GenadError
 
 
 def _params(args: argparse.Namespace) -> dict[str, Any]:
-    """Model parameters from --config FILE.yaml, then --param k=v, then the named flags."""
+    """Model parameters from --config FILE.yaml, then --param k=v, then the named flags; a
+    --size that is a power of two sets image_size when none of them does."""
     params: dict[str, Any] = {}
     if getattr(args, "config", None):
         try:
@@ -35,6 +36,9 @@ def _params(args: argparse.Namespace) -> dict[str, Any]:
     for key in ("epochs", "batch_size", "image_size", "device", "lr"):
         if getattr(args, key, None) is not None:
             params[key] = getattr(args, key)
+    size = getattr(args, "size", None)
+    if "image_size" not in params and size and size >= 8 and not size & (size - 1):
+        params["image_size"] = size  # --size 16 alone: images read and networks run at 16
     return params
 
 
@@ -68,7 +72,8 @@ def _data_args(p: argparse.ArgumentParser, many: bool = False) -> None:
     p.add_argument(
         "--protocol", default="leave-one-out", choices=["leave-one-out", "one-vs-rest", "mvtec"]
     )
-    p.add_argument("--size", type=int, help="resize images to SIZE x SIZE when loading")
+    p.add_argument("--size", type=int, help="resize images to SIZE x SIZE when loading; a "
+                   "power of two also sets the network size unless --image-size is given")
     p.add_argument(
         "--download",
         action="store_true",
