@@ -15,6 +15,12 @@ multiscale InfoGAN run as "ms-infogan" (latent inversion), "ms-infogan:code-dens
         --epochs 4 --width 32 --train-limit 1500 --test-limit 1000 --size 16 \\
         --out runs/bench-zoo-cpu --export docs/zoo
     # seeds in parallel processes on one folder: --seed-start 1 --seeds 1, --seed-start 2 ...
+    # CIFAR-10 leave-one-out, where GANomaly's, Skip-GANomaly's, EGBAD's and AnoGAN's
+    # published CIFAR-10 figures are (Akcay et al. 2019, Table 1)
+    python benchmarks/zoo.py --cifar10 ~/data/cifar10 --cifar10-leave-one-out --seeds 3 \\
+        --models ae,ganomaly,skip-ganomaly,egbad,anogan,gaussian-ad,ms-infogan:disc-features \\
+        --epochs 4 --width 32 --train-limit 1500 --test-limit 1000 --size 16 \\
+        --out runs/bench-zoo-cpu-cifar-loo --export docs/zoo-cifar-loo
 """
 
 from __future__ import annotations
@@ -38,6 +44,9 @@ def main() -> None:
     ap.add_argument("--mnist-one-vs-rest", action="store_true",
                     help="also MNIST one-vs-rest (Deep SVDD's and OCGAN's MNIST protocol)")
     ap.add_argument("--cifar10", help="CIFAR-10 folder (pickle batches or class folders)")
+    ap.add_argument("--cifar10-leave-one-out", action="store_true",
+                    help="CIFAR-10 leave-one-out instead (GANomaly's and Skip-GANomaly's "
+                    "CIFAR-10 protocol, where their published figures are)")
     ap.add_argument("--mvtec", help="one MVTec AD category folder (image and pixel AUROC)")
     ap.add_argument("--masks", help="category folders with a .png mask beside each image "
                     "(e.g. magnetic-tile defects; image and pixel AUROC)")
@@ -53,7 +62,8 @@ def main() -> None:
     ap.add_argument("--width", type=int,
                     help="network width for every model (default: each paper's)")
     ap.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                    help="a model parameter for every model, e.g. preprocess=gcn; repeatable")
+                    help="a parameter given to every model (each must take it), e.g. "
+                    "preprocess=gcn with --models deep-svdd; repeatable")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--out", default="runs/bench-zoo")
     ap.add_argument("--export", help="copy summary.md and the reports with figures here")
@@ -76,7 +86,8 @@ def main() -> None:
         if args.mnist_one_vs_rest:
             jobs.append(("mnist-one-vs-rest", f"mnist:{args.mnist}", "one-vs-rest"))
     if args.cifar10:
-        jobs.append(("cifar10-one-vs-rest", f"cifar10:{args.cifar10}", "one-vs-rest"))
+        protocol = "leave-one-out" if args.cifar10_leave_one_out else "one-vs-rest"
+        jobs.append((f"cifar10-{protocol}", f"cifar10:{args.cifar10}", protocol))
     if args.mvtec:
         jobs.append(("mvtec", f"mvtec:{args.mvtec}", "mvtec"))
     if args.masks:

@@ -58,6 +58,26 @@ def small_kwargs(small_settings) -> dict:
     return dict(small_settings)
 
 
+@pytest.fixture
+def mvtec_widget(tmp_path: Path) -> Path:
+    """A tiny MVTec-layout category of random 16x16 grey images: 40 train/good, 3 test/good,
+    3 test/hole with a square mask each; returns its folder."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    widget = tmp_path / "widget"
+    files = [f"train/good/{i}.png" for i in range(40)] + [f"test/good/{i}.png" for i in range(3)]
+    for sub in files + [f"test/hole/{i}.png" for i in range(3)]:
+        (widget / sub).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (16, 16), dtype=np.uint8)).save(widget / sub)
+    (widget / "ground_truth" / "hole").mkdir(parents=True)
+    mask = np.zeros((16, 16), np.uint8)
+    mask[4:8, 4:8] = 255
+    for i in range(3):
+        Image.fromarray(mask).save(widget / "ground_truth" / "hole" / f"{i}_mask.png")
+    return widget
+
+
 @pytest.fixture(scope="session")
 def digits16():
     """(64, 1, 16, 16) uint8 torch tensor: the first 64 bundled digits at 16x16."""

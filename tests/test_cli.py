@@ -152,19 +152,9 @@ def test_summarise_joins_protocol_folders_one_row_per_model(tmp_path: Path) -> N
 
 
 def test_bench_over_several_data_sets_writes_a_folder_each_and_a_summary(
-    tmp_path: Path, capsys
+    tmp_path: Path, mvtec_widget: Path, capsys
 ) -> None:
-    rng = np.random.default_rng(0)
-    widget = tmp_path / "widget"
-    files = [f"train/good/{i}.png" for i in range(40)] + [f"test/good/{i}.png" for i in range(3)]
-    for sub in files + [f"test/hole/{i}.png" for i in range(3)]:
-        (widget / sub).parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(rng.integers(0, 256, (16, 16), dtype=np.uint8)).save(widget / sub)
-    (widget / "ground_truth" / "hole").mkdir(parents=True)
-    mask = np.zeros((16, 16), np.uint8)
-    mask[4:8, 4:8] = 255
-    for i in range(3):
-        Image.fromarray(mask).save(widget / "ground_truth" / "hole" / f"{i}_mask.png")
+    widget = mvtec_widget
     out = tmp_path / "bench"
     args = ["bench", "ae", "--data", "digits", "--data", f"mvtec:{widget}", "--classes", "3",
             "--seeds", "1", "--out", out, "--quiet", *TINY]
