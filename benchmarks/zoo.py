@@ -29,9 +29,9 @@ import argparse
 import shutil
 from pathlib import Path
 
-import yaml
-
 from genad.bench import bench, summarise
+from genad.cli import parse_params
+from genad.errors import ConfigError
 
 DETECTORS = ("ae,vae,ganomaly,skip-ganomaly,anogan,f-anogan,egbad,alocc,ocgan,deep-svdd,"
              "gaussian-ad,ocsvm-codes,iforest-codes,infogan,ms-infogan,ms-infogan:code-density,"
@@ -75,11 +75,10 @@ def main() -> None:
         params["epochs"] = args.epochs
     if args.width:
         params["width"] = args.width
-    for item in args.param:
-        key, eq, value = item.partition("=")
-        if not eq:
-            ap.error(f"--param takes key=value, got {item!r}")
-        params[key.strip().replace("-", "_")] = yaml.safe_load(value)
+    try:
+        params.update(parse_params(args.param))
+    except ConfigError as e:
+        ap.error(str(e))
     jobs = []
     if args.mnist:
         jobs.append(("mnist-leave-one-out", f"mnist:{args.mnist}", "leave-one-out"))

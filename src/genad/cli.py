@@ -28,17 +28,26 @@ def _params(args: argparse.Namespace) -> dict[str, Any]:
         if not isinstance(loaded, dict):
             raise ConfigError(f"{args.config} must hold a mapping of parameter: value")
         params.update(loaded)
-    for item in getattr(args, "param", None) or []:
+    params.update(parse_params(getattr(args, "param", None) or []))
+    for key in ("epochs", "batch_size", "image_size", "device", "lr"):
+        if getattr(args, key, None) is not None:
+            params[key] = getattr(args, key)
+    from genad.models.base import is_network_size
+
+    size = getattr(args, "size", None)
+    if "image_size" not in params and size and is_network_size(size):
+        params["image_size"] = size  # --size 16 alone: images read and networks run at 16
+    return params
+
+
+def parse_params(items: Sequence[str]) -> dict[str, Any]:
+    """--param KEY=VALUE items -> {key: YAML value}; dashes in keys become underscores."""
+    params: dict[str, Any] = {}
+    for item in items:
         key, eq, value = item.partition("=")
         if not eq:
             raise ConfigError(f"--param takes key=value, got {item!r}")
         params[key.strip().replace("-", "_")] = yaml.safe_load(value)
-    for key in ("epochs", "batch_size", "image_size", "device", "lr"):
-        if getattr(args, key, None) is not None:
-            params[key] = getattr(args, key)
-    size = getattr(args, "size", None)
-    if "image_size" not in params and size and size >= 8 and not size & (size - 1):
-        params["image_size"] = size  # --size 16 alone: images read and networks run at 16
     return params
 
 

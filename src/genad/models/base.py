@@ -30,6 +30,11 @@ from genad.data.base import ImageSet, as_images, resize
 from genad.errors import ConfigError, DataError, NotFittedError
 
 
+def is_network_size(n: int) -> bool:
+    """Whether the networks can run at n x n: a power of two, at least 8."""
+    return n >= 8 and not n & (n - 1)
+
+
 @dataclass
 class DetectorConfig:
     """Settings every detector shares. Model configs subclass this and add the paper's own."""
@@ -45,7 +50,7 @@ class DetectorConfig:
     score_batch_size: int = 256
 
     def __post_init__(self) -> None:
-        if self.image_size < 8 or self.image_size & (self.image_size - 1):
+        if not is_network_size(self.image_size):
             raise ConfigError(f"image_size must be a power of two >= 8, got {self.image_size}")
         if not 0 < self.calib_fraction < 1:
             raise ConfigError("calib_fraction must be in (0, 1)")

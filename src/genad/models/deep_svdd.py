@@ -149,8 +149,12 @@ class DeepSVDD(Detector):
         """The input phi sees: GCN + min-max scaling (config.preprocess "gcn"), or x itself."""
         if self.config.preprocess == "none":
             return x
+        return self._min_max(global_contrast(x))
+
+    def _min_max(self, g: torch.Tensor) -> torch.Tensor:
         state = self.nets_["svdd"]
-        return (global_contrast(x) - state.lo) / (state.hi - state.lo).clamp_min(1e-8)
+        lo, hi = state.lo.to(g.device), state.hi.to(g.device)
+        return (g - lo) / (hi - lo).clamp_min(1e-8)
 
     def codes(self, x: torch.Tensor) -> torch.Tensor:
         return self.nets_["encoder"](self.preprocess(x)).float()
@@ -160,19 +164,16 @@ class DeepSVDD(Detector):
         codes of all training images."""
         c = self.config
         state = self.nets_["svdd"]
+        seen = x  # what phi is pre-trained on: the preprocessed training images
         if c.preprocess == "gcn":
-            lo, hi = torch.inf, -torch.inf
-            for i in range(0, len(x), 4096):
-                g = global_contrast(x[i : i + 4096])
-                lo, hi = min(lo, float(g.min())), max(hi, float(g.max()))
-            state.lo.fill_(lo)
-            state.hi.fill_(hi)
+            g = global_contrast(x)
+            state.lo.fill_(float(g.min()))
+            state.hi.fill_(float(g.max()))
+            seen = self._min_max(g)
         epochs = c.epochs if c.pretrain_epochs is None else c.pretrain_epochs
         if epochs:
             decoder = DCDecoder(c.image_size, x.shape[1], c.rep_dim, c.width)
             decoder.apply(init_dcgan_weights)
-            seen = torch.cat([self.preprocess(x[i : i + 4096].to(state.lo.device)).cpu()
-                              for i in range(0, len(x), 4096)]) if c.preprocess == "gcn" else x
             self.pretrain_history_ = pretrain_autoencoder(
                 self, self.nets_["encoder"], decoder, seen, epochs=epochs,
                 lr=c.pretrain_lr, weight_decay=c.pretrain_weight_decay,
