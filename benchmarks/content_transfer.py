@@ -5,8 +5,10 @@ against the known ground truth, E1 leakage) beside the same networks untrained.
     python benchmarks/content_transfer.py --mnist PATH --out runs/content_transfer
     python benchmarks/content_transfer.py --out runs/content_transfer   # bundled digits
 
-Writes OUT/<attribute>/ (model, grid.png, metrics.json), OUT/results.md and OUT/grid.png
-(the grid of the first attribute).
+Each attribute is a cell of genad's benchmark runner (genad.bench.run_grid): a run folder
+OUT/content-transfer-<attribute>/seed<S>/ (model, grid.png, result.json); a finished cell is
+read back, not rerun. Writes OUT/results.md and OUT/grid.png (the grid of the first
+attribute).
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from pathlib import Path
 
 import torch
 
+from genad.bench import Cell, run_grid
 from genad.data.two_domain import load_task
-from genad.transfer import train_and_evaluate
+from genad.transfer import run
 
 SHOWN = ["add_has_attribute", "remove_lacks_attribute", "cycle_mae", "add_outside_mae",
          "add_inside_mae", "remove_mae", "leakage_accuracy"]
@@ -46,22 +49,29 @@ def main() -> None:
               "seed": args.seed}
     lines = [f"| {spec.split(':')[0]} + attribute | networks | "
              + " | ".join(SHOWN) + " | fit s |", "|---" * (len(SHOWN) + 3) + "|"]
-    for i, attribute in enumerate(a.strip() for a in args.attributes.split(",")):
+    cells = [Cell("content-transfer", params, variant=a.strip())
+             for a in args.attributes.split(",")]
+
+    def run_one(cell: Cell, _: object, seed: int, folder: Path) -> dict:
         t0 = time.perf_counter()
-        task = load_task(spec, attribute, args.image_size, args.seed, limit=args.limit)
-        run = out / attribute
-        if run.exists():
-            shutil.rmtree(run)  # a fresh run: train.fit appends to metrics.jsonl
-        r = train_and_evaluate(task, params, run, quiet=args.quiet, baseline=True)
+        task = load_task(spec, cell.variant, args.image_size, seed, limit=args.limit)
+        r = run(task, dict(cell.params, seed=seed), folder, quiet=args.quiet, baseline=True,
+                overwrite=True)
+        print(f"{cell.variant}: {len(task.a)} A / {len(task.b)} B train images, "
+              f"{time.perf_counter() - t0:.0f} s in all")
+        return r
+
+    grid = run_grid(cells, [(None, args.seed)], out, run_one, quiet=args.quiet,
+                    title="content transfer")
+    for i, (cell, _, _, r, folder) in enumerate(grid):
+        attribute = cell.variant
         for key in ("trained", "untrained"):
             cells = " | ".join(f"{r[key][k]:.3f}" for k in SHOWN)
             secs = f"{r['fit_seconds']:.0f}" if key == "trained" else "-"
             lines.append(f"| {attribute} | {key} | {cells} | {secs} |")
-        print(f"{attribute}: {len(task.a)} A / {len(task.b)} B train images, "
-              f"{time.perf_counter() - t0:.0f} s in all")
         print(json.dumps({k: r[k] for k in ("trained", "untrained")}, indent=1))
         if i == 0:
-            shutil.copy(run / "grid.png", out / "grid.png")
+            shutil.copy(folder / "grid.png", out / "grid.png")
     table = "\n".join(lines) + "\n"
     (out / "results.md").write_text(table)
     print(table)

@@ -30,8 +30,8 @@ import shutil
 from pathlib import Path
 
 from genad.bench import bench, summarise
-from genad.cli import parse_params
 from genad.errors import ConfigError
+from genad.params import parse_params
 
 DETECTORS = ("ae,vae,ganomaly,skip-ganomaly,anogan,f-anogan,egbad,alocc,ocgan,deep-svdd,"
              "gaussian-ad,ocsvm-codes,iforest-codes,infogan,ms-infogan,ms-infogan:code-density,"

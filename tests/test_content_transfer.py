@@ -22,7 +22,7 @@ from genad.models.content_transfer import (
     discriminator_loss,
     reconstruction_loss,
 )
-from genad.transfer import evaluate, plot_grid
+from genad.transfer import evaluate, write_grid
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 TINY = {"image_size": 16, "width": 8, "latent_common": 16, "latent_separate": 4,
@@ -120,7 +120,7 @@ def test_bad_input_raises_clear_errors(tiny, task) -> None:
 
 def test_save_load_round_trip(tiny, task, tmp_path) -> None:
     tiny.save(tmp_path / "m")
-    back = ContentTransfer.load(tmp_path / "m")
+    back = genad.load(tmp_path / "m")
     a, b = task.test_a.images[:4], task.test_b.images[:4]
     np.testing.assert_array_equal(back.add(a, b), tiny.add(a, b))
     assert json.loads((tmp_path / "m" / "model.json").read_text())["model"] == "content-transfer"
@@ -128,7 +128,7 @@ def test_save_load_round_trip(tiny, task, tmp_path) -> None:
     assert isinstance(via_genad, ContentTransfer)
     np.testing.assert_array_equal(via_genad.add(a, b), tiny.add(a, b))
     with pytest.raises(DataError):
-        ContentTransfer.load(tmp_path / "missing")
+        genad.load(tmp_path / "missing")
 
 
 # ---- data -------------------------------------------------------------------------------------
@@ -184,7 +184,7 @@ def test_short_training_transfers_the_attribute(task, tmp_path) -> None:
     assert got["attribute_accuracy"] >= base["attribute_accuracy"] + 0.25, (got, base)
     assert got["add_outside_mae"] < 0.8 * base["add_outside_mae"], (got, base)
     assert got["cycle_mae"] < base["cycle_mae"]
-    path = plot_grid(trained, task.test_a.images[:3], task.test_b.images[:2], tmp_path / "g.png")
+    path = write_grid(trained, task.test_a.images[:3], task.test_b.images[:2], tmp_path / "g.png")
     assert path.stat().st_size > 1000
 
 
@@ -198,7 +198,7 @@ def test_cli_trains_evaluates_and_applies(tmp_path, capsys) -> None:
                  "--eval", *tiny]) == 0
     out = capsys.readouterr().out
     assert "untrained" in out and "add_has_attribute=" in out
-    metrics = json.loads((run / "metrics.json").read_text())
+    metrics = json.loads((run / "result.json").read_text())
     assert {"trained", "untrained"} <= set(metrics)
     assert (run / "grid.png").is_file() and (run / "model.safetensors").is_file()
     pics = tmp_path / "pics"

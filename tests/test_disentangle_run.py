@@ -29,7 +29,7 @@ def shapes_probe(tmp_path_factory) -> P.Probe:
     s = shapes.sample(3000, seed=5, size=16)
     pr = P.train_probe(s.images, P.shapes_targets(s.factors), P.SHAPES_HEADS, 16,
                        key="shapes", epochs=3)
-    pr.save(P.cache_dir() / f"shapes-16-v{P.VERSION}.safetensors")
+    pr.save(P.cache_path("shapes", 16))
     yield pr
     mp.undo()
 
@@ -53,9 +53,9 @@ def test_probe_reads_the_factors_of_unseen_sprites(shapes_probe) -> None:
 
 
 def test_probe_cache_round_trip(shapes_probe, tmp_path) -> None:
-    path = tmp_path / "p.safetensors"
+    path = tmp_path / "probe"
     shapes_probe.save(path)
-    back = P.Probe.load(path)
+    back = genad.load(path)
     x = shapes.sample(20, seed=3, size=16)
     np.testing.assert_array_equal(back.read(x), shapes_probe.read(x))
     np.testing.assert_array_equal(P.probe_for("shapes", 16).read(x), shapes_probe.read(x))
@@ -105,7 +105,7 @@ def test_evaluate_on_data_without_factors(shapes_probe) -> None:
     for k in ("class_nmi", "fid_probe", "tc_real", "lemma1_bound", "mi_lower_bound"):
         assert np.isfinite(r[k]), k
     assert 0 <= r["class_nmi"] <= 1
-    assert (P.cache_dir() / f"digits-16-v{P.VERSION}.safetensors").exists()
+    assert (P.cache_path("digits", 16) / "model.json").exists()
 
 
 def test_bench_writes_tables_and_plots_and_resumes(shapes_probe, tmp_path) -> None:

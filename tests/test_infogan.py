@@ -156,7 +156,7 @@ def test_same_seed_same_generator(name, digits16) -> None:
 def test_gaussian_scores_are_mahalanobis_distances(kind, digits16) -> None:
     det = genad.create("infogan", **SMALL, score_kind=kind).fit(digits16)
     g = det.nets_["gauss"]
-    x = det._prepare(digits16[:8])
+    x = det.prepare(digits16[:8])
     with torch.no_grad():
         f = det._features(x, kind).double()
     d = f - g.mean

@@ -101,8 +101,8 @@ def test_model_json_holds_versions_and_config(fitted_ae, tmp_path: Path) -> None
     assert meta["versions"]["torch"] == torch.__version__
     assert meta["config"] == fitted_ae.config_dict()
     assert meta["config"]["image_size"] == 16 and meta["config"]["width"] == 8
-    assert meta["channels"] == 1 and meta["input_size"] == [16, 16]
-    assert meta["threshold"] == fitted_ae.threshold_
+    assert meta["channels"] == 1 and meta["extra"]["input_size"] == [16, 16]
+    assert meta["extra"]["threshold"] == fitted_ae.threshold_
     assert sorted(p.name for p in folder.iterdir()) == ["model.json", "model.safetensors"]
 
 

@@ -246,12 +246,14 @@ class StubDiscriminator(torch.nn.Module):
         return not bool(torch.all(self.conv.weight == 5.0))
 
 
-def d_step_resets(real_logit: float, fake_logit: float) -> bool:
-    """Run GANomaly's discriminator update on fixed logits; did it re-initialise D?"""
-    from genad.models.ganomaly import discriminator_step
+def d_step_resets(real_logit: float, fake_logit: float, world: int = 1) -> bool:
+    """Run GANomaly's discriminator update on fixed logits; did it re-initialise D? With
+    `world` > 1, the loss is averaged over the ranks as the engine does under DDP."""
+    from genad.models.gan_common import discriminator_step
 
     stub = StubDiscriminator(fake_logit)
-    det = SimpleNamespace(nets_={"d": stub}, optimize=lambda loss, opt: None)
+    mean = (lambda t: train._world_mean(t, world)) if world > 1 else (lambda t: t)
+    det = SimpleNamespace(nets_={"d": stub}, optimize=lambda loss, opt: None, world_mean=mean)
     discriminator_step(det, torch.full((4,), real_logit), torch.zeros(4, 1, 8, 8))
     return stub.was_reset
 
@@ -277,7 +279,7 @@ def _ddp_worker(rank: int, port: int, images: torch.Tensor, out: str) -> None:
         save_file(_weights(det), str(Path(out) / f"rank{rank}.safetensors"))
         (Path(out) / f"rank{rank}.json").write_text(json.dumps(det.history_))
         # D collapses on rank 0's batch only: the ranks must still decide alike
-        reset = d_step_resets(50.0 if rank == 0 else -50.0, -50.0)
+        reset = d_step_resets(50.0 if rank == 0 else -50.0, -50.0, world=2)
         (Path(out) / f"rank{rank}.reset").write_text(str(reset))
     finally:
         if dist.is_initialized():

@@ -11,8 +11,8 @@ from torch import nn
 
 import genad
 from genad.metrics import auroc
-from genad.models.adversarial import gradient_penalty
 from genad.models.egbad import egbad_score
+from genad.models.gan_common import gradient_penalty
 
 SMALL = {"image_size": 16, "width": 8, "epochs": 1, "batch_size": 16, "seed": 0}
 
@@ -34,7 +34,7 @@ def _eval(det) -> None:
 
 # ---- AnoGAN -----------------------------------------------------------------------------------
 def test_anogan_latent_search_lowers_the_loss(anogan, digits) -> None:
-    x = anogan._prepare(digits[:16])
+    x = anogan.prepare(digits[:16])
     _eval(anogan)
     with torch.no_grad():  # as decision_function calls it
         _, before, _ = anogan.latent_search(x, steps=0)
@@ -49,7 +49,7 @@ def test_anogan_latent_search_lowers_the_loss(anogan, digits) -> None:
 
 def test_anogan_search_is_independent_of_batch_composition(anogan, digits) -> None:
     """z of one image follows only its own loss: alone, in a batch, or among other images."""
-    x = anogan._prepare(digits[:12])
+    x = anogan.prepare(digits[:12])
     _eval(anogan)
     with torch.no_grad():
         z_all, loss_all, _ = anogan.latent_search(x)
@@ -61,7 +61,7 @@ def test_anogan_search_is_independent_of_batch_composition(anogan, digits) -> No
 
 
 def test_anogan_score_is_the_weighted_loss_at_the_found_z(anogan, digits) -> None:
-    x = anogan._prepare(digits[:4])
+    x = anogan.prepare(digits[:4])
     _eval(anogan)
     with torch.no_grad():
         z, loss, x_hat = anogan.latent_search(x)
@@ -96,7 +96,7 @@ def test_gradient_penalty_of_a_linear_critic(norm) -> None:
 
 def test_f_anogan_score_is_izif_loss(digits) -> None:
     det = genad.create("f-anogan", **SMALL).fit(digits)
-    x = det._prepare(digits[:6])
+    x = det.prepare(digits[:6])
     _eval(det)
     with torch.no_grad():
         x_hat = det.nets_["g"](det.nets_["e"](x))
@@ -120,7 +120,7 @@ def test_egbad_score_formula() -> None:
 
 def test_egbad_detector_scores_with_its_networks(digits) -> None:
     det = genad.create("egbad", **SMALL).fit(digits)
-    x = det._prepare(digits[:5])
+    x = det.prepare(digits[:5])
     _eval(det)
     with torch.no_grad():
         z = det.nets_["e"](x)
@@ -132,7 +132,7 @@ def test_egbad_detector_scores_with_its_networks(digits) -> None:
 # ---- ALOCC ------------------------------------------------------------------------------------
 def test_alocc_score_ranks_as_one_minus_d_of_r(digits) -> None:
     det = genad.create("alocc", **{**SMALL, "epochs": 3}).fit(digits)
-    x = det._prepare(digits)
+    x = det.prepare(digits)
     _eval(det)
     with torch.no_grad():
         d_of_r = torch.sigmoid(det.nets_["d"](det.nets_["r"](x))[0].double())
@@ -146,7 +146,7 @@ def test_ocgan_codes_and_mined_negatives_stay_in_the_box(digits) -> None:
     _eval(det)
     wild = torch.randn(8, 1, 16, 16, generator=torch.Generator().manual_seed(0)) * 100
     with torch.no_grad():
-        codes = det.encode(torch.cat([det._prepare(digits[:8]), wild]))
+        codes = det.encode(torch.cat([det.prepare(digits[:8]), wild]))
     assert codes.shape == (16, det.config.latent)
     assert codes.abs().max() <= 1
     start = torch.rand(16, det.config.latent, generator=torch.Generator().manual_seed(1)) * 2 - 1

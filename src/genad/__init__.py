@@ -26,14 +26,17 @@ def create(model: str, **params: Any) -> Any:
 
 
 def load(path: str, device: str | None = None) -> Any:
-    """A fitted detector from a folder written by `det.save(folder)`."""
-    from genad.io import load_detector
+    """A fitted model (a detector, a content-transfer model, ...) from a folder written by
+    its `save(folder)`; its class is the one registered under the name saved with it."""
+    from genad import io, registry
 
-    return load_detector(path, device)
+    meta, tensors, _ = io.read_model(path)
+    cls = registry.get(str(meta.get("model")), kind=None)
+    return cls.from_saved(meta, tensors, device)
 
 
 def list_models() -> list[str]:
-    """The registered model names. (Not `genad.models`: that is the package of models.)"""
+    """The registered detector names. (Not `genad.models`: that is the package of models.)"""
     from genad import registry
 
     return registry.names()

@@ -4,51 +4,24 @@ line and exit 2."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from genad.errors import ConfigError, GenadError
 
 
 def _params(args: argparse.Namespace) -> dict[str, Any]:
-    """Model parameters from --config FILE.yaml, then --param k=v, then the named flags; a
-    --size that is a power of two sets image_size when none of them does."""
-    params: dict[str, Any] = {}
-    if getattr(args, "config", None):
-        try:
-            loaded = yaml.safe_load(Path(args.config).expanduser().read_text()) or {}
-        except (OSError, yaml.YAMLError) as e:
-            raise ConfigError(f"cannot read config {args.config}: {e}") from None
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{args.config} must hold a mapping of parameter: value")
-        params.update(loaded)
-    params.update(parse_params(getattr(args, "param", None) or []))
-    for key in ("epochs", "batch_size", "image_size", "device", "lr"):
-        if getattr(args, key, None) is not None:
-            params[key] = getattr(args, key)
-    from genad.models.base import is_network_size
+    """Model parameters from --config FILE.yaml, then --param k=v, then the named flags
+    (genad.params.resolve)."""
+    from genad.params import resolve
 
-    size = getattr(args, "size", None)
-    if "image_size" not in params and size and is_network_size(size):
-        params["image_size"] = size  # --size 16 alone: images read and networks run at 16
-    return params
-
-
-def parse_params(items: Sequence[str]) -> dict[str, Any]:
-    """--param KEY=VALUE items -> {key: YAML value}; dashes in keys become underscores."""
-    params: dict[str, Any] = {}
-    for item in items:
-        key, eq, value = item.partition("=")
-        if not eq:
-            raise ConfigError(f"--param takes key=value, got {item!r}")
-        params[key.strip().replace("-", "_")] = yaml.safe_load(value)
-    return params
+    flags = {k: getattr(args, k, None) for k in ("epochs", "batch_size", "image_size", "device",
+                                                 "lr")}
+    return resolve(getattr(args, "config", None), getattr(args, "param", None) or [], flags,
+                   getattr(args, "size", None))
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -96,6 +69,15 @@ def _data_args(p: argparse.ArgumentParser, many: bool = False) -> None:
     )
 
 
+def _run_folder_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument(
+        "--resume", action="store_true", help="continue a killed run from its checkpoint"
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from genad import __version__
 
@@ -104,7 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"genad {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_demo, _add_train, _add_score, _add_bench, _add_disentangle, _add_traverse,
+                _add_generate, _add_lists, _add_transfer):
+        add(sub)
+    return parser
 
+
+def _add_demo(sub: Any) -> None:
     p = sub.add_parser("demo", help="train AE and GANomaly on the bundled digits, print AUROC")
     p.add_argument("--out", default="runs/demo", help="report folder (default runs/demo)")
     p.add_argument("--cls", default="3", help="the anomalous digit (default 3)")
@@ -112,18 +100,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
 
+
+def _add_train(sub: Any) -> None:
     p = sub.add_parser("train", help="train one model on one protocol split and evaluate it")
     p.add_argument("model", help="model name (see `genad models`)")
     _data_args(p)
     p.add_argument("--cls", help="class (index or name) for the protocol")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, help="run folder")
-    p.add_argument(
-        "--resume", action="store_true", help="continue a killed run from its checkpoint"
-    )
-    p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
+    _run_folder_args(p)
     _common(p)
 
+
+def _add_score(sub: Any) -> None:
     p = sub.add_parser("score", help="score images with a trained model -> CSV or JSON")
     p.add_argument("run", help="run folder (or model folder) of a trained model")
     p.add_argument("images", nargs="+", help="image files or folders")
@@ -131,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--maps", help="folder to write anomaly heat-map PNGs (models that give maps)")
     p.add_argument("--device", help="auto (default), cpu, cuda")
 
+
+def _add_bench(sub: Any) -> None:
     p = sub.add_parser("bench", help="models x classes x seeds -> results table and report")
     p.add_argument("models", help="model name(s), comma-separated")
     _data_args(p, many=True)
@@ -149,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(p)
 
+
+def _add_disentangle(sub: Any) -> None:
     p = sub.add_parser(
         "disentangle", help="train a generative model on factor data; MIG, FID, control, ..."
     )
@@ -158,21 +149,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="shapes[:N] (default shapes, 20,000), dsprites:PATH, or data without factors "
         "(mnist:PATH, digits, ...: FID, Lemma 1 and the class NMI of categorical codes)",
     )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, help="run folder")
+    _run_folder_args(p)
     p.add_argument(
         "--budget", default="quick", choices=["smoke", "quick", "full"],
         help="metric sample counts: quick (default, CPU) or full (disentanglement_lib's)",
     )
-    p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
     _common(p)
 
+
+def _add_traverse(sub: Any) -> None:
     p = sub.add_parser("traverse", help="latent traversal grid of a trained generative model")
     p.add_argument("run", help="run folder (or model folder) of a generative model")
     p.add_argument("--steps", type=int, default=8, help="images per continuous code (default 8)")
     p.add_argument("--seed", type=int, default=0, help="seed of the base latent")
     p.add_argument("--out", help="PNG path (default RUN/traversals-seed<S>.png)")
 
+
+def _add_generate(sub: Any) -> None:
     p = sub.add_parser("generate", help="sample images from a trained generative model")
     p.add_argument("run", help="run folder (or model folder) of a generative model")
     p.add_argument("-n", type=int, default=64, help="number of images (default 64)")
@@ -181,10 +174,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", help="a .png mosaic or a .npz of uint8 images (default RUN/generated.png)"
     )
 
+
+def _add_lists(sub: Any) -> None:
     p = sub.add_parser("models", help="list the models")
     p.add_argument("-v", "--verbose", action="store_true", help="show every parameter")
     sub.add_parser("datasets", help="list the data sources")
 
+
+def _add_transfer(sub: Any) -> None:
     p = sub.add_parser("transfer", help="content transfer: move an attribute only domain B has "
                        "onto domain A images (train + --eval), or apply a trained model (--apply)")
     p.add_argument("--domain-a", help="folder of images without the attribute")
@@ -198,8 +195,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, help="read images at SIZE x SIZE (default: --image-size)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="run folder (train) or output folder (--apply)")
+    p.add_argument(
+        "--resume", action="store_true", help="continue a killed run from its checkpoint"
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
     p.add_argument("--eval", action="store_true", help="evaluate (attribute classifier, content "
-                   "errors, leakage; also the untrained networks) and write metrics.json")
+                   "errors, leakage; also the untrained networks) into result.json")
     p.add_argument("--apply", choices=["add", "remove", "swap", "interpolate"],
                    help="apply the model in --model to --images (and --donors)")
     p.add_argument("--model", help="folder of a trained content-transfer model")
@@ -207,58 +208,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--donors", nargs="+", default=[], help="images with the attribute")
     p.add_argument("--steps", type=int, default=5, help="interpolation steps (default 5)")
     _common(p)
-    return parser
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from genad import data, experiment, report
+    from genad import experiment
 
     console = Console()
     t0 = time.perf_counter()
-    split = data.load("digits", protocol="leave-one-out", cls=args.cls, seed=args.seed)
-    console.print(
-        f"[bold]genad demo[/]: bundled digits, leave-one-out (digit {args.cls} "
-        f"anomalous): {len(split.train)} normal training images, {len(split.test)} "
-        f"test images ({int(split.test.labels.sum())} anomalous)"
-    )
-    out = Path(args.out)
-    rows = []
-    for model in ("ae", "ganomaly"):
-        r = experiment.run(
-            model,
-            split,
-            params={"epochs": args.epochs, "seed": args.seed},
-            out=out / model,
-            data="digits",
-            quiet=args.quiet,
-            overwrite=True,
-        )
-        rows.append(r)
+    console.print(f"[bold]genad demo[/]: bundled digits, leave-one-out (digit {args.cls} "
+                  "anomalous)")
+    split, rows, rep = experiment.demo(args.out, args.cls, args.epochs, args.seed, args.quiet)
+    console.print(f"{len(split.train)} normal training images, {len(split.test)} test images "
+                  f"({int(split.test.labels.sum())} anomalous)")
     table = Table(title="Anomaly detection on held-out digits (final model, no test-set tuning)")
     for col in ("model", "AUROC", "AUPRC", "F1 @ threshold", "train s", "train img/s"):
         table.add_column(col, justify="left" if col == "model" else "right")
     for r in rows:
-        table.add_row(
-            r["model"],
-            f"{r['auroc']:.3f}",
-            f"{r['auprc']:.3f}",
-            f"{r['f1']:.3f}",
-            f"{r['fit_seconds']:.1f}",
-            f"{r['train_img_per_s']:.0f}",
-        )
+        table.add_row(r["model"], f"{r['auroc']:.3f}", f"{r['auprc']:.3f}", f"{r['f1']:.3f}",
+                      f"{r['fit_seconds']:.1f}", f"{r['train_img_per_s']:.0f}")
     console.print(table)
-    rep = report.write_bench_report(
-        out,
-        [dict(r, dataset="digits", cls=str(split.normal), f1=r["f1"]) for r in rows],
-        title="genad demo: digits leave-one-out",
-        notes=[
-            "Threshold = 99th percentile of held-out normal training scores.",
-            f"Run folders: {out / 'ae'}, {out / 'ganomaly'}.",
-        ],
-    )
     console.print(f"report: {rep}   ({time.perf_counter() - t0:.0f} s)")
     return 0
 
@@ -295,102 +266,36 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    import csv
-    import io as _io
+    from genad import experiment
+    from genad.io import atomic_write_text
 
-    import genad
-    from genad.data.folder import existing_dir, list_images, read_images
-    from genad.errors import DataError
-
-    det = genad.load(args.run, device=args.device)
-    paths: list[Path] = []
-    for item in args.images:
-        p = Path(item).expanduser()
-        if p.is_dir():
-            paths += list_images(existing_dir(p))
-        elif p.is_file():
-            paths.append(p)
-        else:
-            raise DataError(f"{p} does not exist")
-    if not paths:
-        raise DataError(f"no images found in {', '.join(args.images)}")
-    h, w = det.input_size_
-    images = read_images(paths, (h, w), det.channels_)
-    scores = det.decision_function(images)
-    calibrated = det.calibrated_score(images)
-    labels = (scores > det.threshold_).astype(int)
-    rows = [
-        {"path": str(p), "score": float(s), "calibrated": float(c), "anomalous": int(lab)}
-        for p, s, c, lab in zip(paths, scores, calibrated, labels)
-    ]
-    if args.maps:
-        _write_maps(det, images, paths, Path(args.maps))
-    if args.out and args.out.endswith(".json"):
-        Path(args.out).write_text(
-            json.dumps({"threshold": det.threshold_, "scores": rows}, indent=2)
-        )
+    scored = experiment.score_files(args.run, args.images, device=args.device, maps=args.maps)
+    text = experiment.scores_text(scored, "json" if (args.out or "").endswith(".json") else "csv")
+    if args.out:
+        atomic_write_text(Path(args.out), text)
     else:
-        buf = _io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-        if args.out:
-            Path(args.out).write_text(buf.getvalue())
-        else:
-            sys.stdout.write(buf.getvalue())
+        sys.stdout.write(text)
     return 0
-
-
-def _write_maps(det: Any, images: Any, paths: list[Path], folder: Path) -> None:
-    import numpy as np
-    from matplotlib import colormaps
-    from PIL import Image
-
-    maps = det.anomaly_map(images)
-    folder.mkdir(parents=True, exist_ok=True)
-    top = float(np.quantile(maps, 0.999)) or 1.0
-    for m, p in zip(maps, paths):
-        rgb = colormaps["inferno"](np.clip(m / top, 0, 1))[..., :3]
-        Image.fromarray((rgb * 255).astype(np.uint8)).save(folder / f"{p.stem}_map.png")
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from genad import registry
-    from genad.bench import bench, summarise
+    from genad.bench import Cell
+    from genad.bench.runner import bench_many
 
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
-    for m in models:
-        registry.get(m.partition(":")[0])
-    specs = args.data or ["digits"]
-    several = len(specs) > 1
-    jobs = []
-    for spec in specs:
-        dataset = spec.partition(":")[0].lower()
-        protocol = "mvtec" if several and dataset in ("mvtec", "masks") else args.protocol
-        if (dataset, protocol) in [j[1:] for j in jobs]:
-            raise ConfigError(f"two --data are {dataset} under {protocol}: their results would "
-                              "mix in one table; benchmark them separately (own --out)")
-        jobs.append((spec, dataset, protocol))
-    for spec, dataset, protocol in jobs:
-        rep = bench(
-            models,
-            spec,
-            protocol=protocol,
-            classes=args.classes,
-            seeds=range(args.seeds),
-            params=_params(args),
-            out=Path(args.out) / f"{dataset}-{protocol}" if several else args.out,
-            size=args.size,
-            download=args.download,
-            select_on_test=args.select_on_test,
-            quiet=args.quiet,
-            train_limit=args.train_limit,
-            test_limit=args.test_limit,
-        )
+    cells = [Cell.parse(m) for m in args.models.split(",") if m.strip()]
+    for c in cells:
+        registry.get(c.model)
+    reports, summary = bench_many(
+        cells, args.data or ["digits"], protocol=args.protocol, out=args.out,
+        classes=args.classes, seeds=range(args.seeds), params=_params(args), size=args.size,
+        download=args.download, select_on_test=args.select_on_test, quiet=args.quiet,
+        train_limit=args.train_limit, test_limit=args.test_limit,
+    )
+    for rep in reports:
         print((Path(rep).parent / "results.md").read_text())
         print(f"report: {rep}")
-    if several:
-        summary = summarise(args.out)
+    if summary is not None:
         print(summary.read_text())
         print(f"summary: {summary}")
     return 0
@@ -401,7 +306,8 @@ def cmd_disentangle(args: argparse.Namespace) -> int:
 
     params = _params(args)
     r = disentangle.run(args.model, args.data, params=params, out=args.out, seed=args.seed,
-                        budget=args.budget, overwrite=args.overwrite, quiet=args.quiet)
+                        budget=args.budget, overwrite=args.overwrite, resume=args.resume,
+                        quiet=args.quiet)
     shown = [k for k in disentangle.HEADLINE if r.get(k) is not None]
     print(" ".join(f"{k}={r[k]:.4g}" for k in shown))
     print(f"run folder: {args.out} (report.md, traversals.png, samples.png, model files)")
@@ -430,24 +336,16 @@ def cmd_traverse(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from genad.report import plot_sample_grid
+    from genad.report import save_samples
 
     if args.n < 1:
         raise ConfigError(f"-n must be >= 1, got {args.n}")
     det = _generative_model(args.run)
-    images = det.generate(args.n, seed=args.seed)
     out = Path(args.out) if args.out else Path(args.run) / "generated.png"
-    if out.suffix == ".npz":
-        out.parent.mkdir(parents=True, exist_ok=True)
-        u8 = np.clip(np.rint((images + 1) * 127.5), 0, 255).astype(np.uint8)
-        np.savez_compressed(out, images=u8)
-    elif out.suffix == ".png":
-        plot_sample_grid(images, out, title=f"{det.name}: {args.n} samples (seed {args.seed})")
-    else:
+    if out.suffix not in (".png", ".npz"):
         raise ConfigError(f"--out must end in .png or .npz, got {out.name}")
-    print(out)
+    images = det.generate(args.n, seed=args.seed)
+    print(save_samples(images, out, title=f"{det.name}: {args.n} samples (seed {args.seed})"))
     return 0
 
 
@@ -481,6 +379,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 def cmd_transfer(args: argparse.Namespace) -> int:
     from genad import transfer
     from genad.data import two_domain
+    from genad.data.base import DEFAULT_SIZE
 
     if args.apply:
         if not args.model or not args.images:
@@ -490,20 +389,16 @@ def cmd_transfer(args: argparse.Namespace) -> int:
         print(f"wrote {len(written)} images to {args.out}")
         return 0
     params = dict(_params(args), seed=args.seed)
-    size = args.size or params.get("image_size", 32)
-    if bool(args.domain_a) != bool(args.domain_b):
-        raise ConfigError("give both --domain-a and --domain-b, or neither")
-    if args.domain_a:
-        task = two_domain.load_folders(args.domain_a, args.domain_b, size, args.seed)
-    else:
-        task = two_domain.load_task(args.data, args.attribute, size, args.seed, limit=args.limit)
-    r = transfer.train_and_evaluate(task, params, args.out, evaluate_too=args.eval,
-                                    quiet=args.quiet, baseline=args.eval)
+    size = args.size or params.get("image_size", DEFAULT_SIZE)
+    task = two_domain.load_any(args.domain_a, args.domain_b, spec=args.data,
+                               attribute=args.attribute, size=size, seed=args.seed,
+                               limit=args.limit)
+    r = transfer.run(task, params, args.out, evaluate_too=args.eval, quiet=args.quiet,
+                     baseline=args.eval, overwrite=args.overwrite, resume=args.resume)
     for key in ("trained", "untrained"):
         if key in r:
             print(f"{key:9s} " + " ".join(f"{k}={v:.3f}" for k, v in r[key].items()))
-    print(f"fit {r['fit_seconds']:.1f} s; run folder: {args.out} (model, grid.png"
-          + (", metrics.json)" if args.eval else ")"))
+    print(f"fit {r['fit_seconds']:.1f} s; run folder: {args.out} (model, grid.png, result.json)")
     return 0
 
 

@@ -32,12 +32,13 @@ metrics.json, samples.png, traversals.png and report.md.
 
 from __future__ import annotations
 
-import json
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from genad.bench.runner import Cell, run_grid
 from genad.data.base import ImageSet
 from genad.errors import ConfigError
 
@@ -242,36 +243,40 @@ def write_traversals(model: Any, path: str | Path, seed: int = 0, steps: int = 8
 
 def run(model: str, spec: str = "shapes", params: dict[str, Any] | None = None,
         out: str | Path | None = None, seed: int = 0, budget: str = "quick",
-        overwrite: bool = False, quiet: bool = True) -> dict[str, Any]:
+        overwrite: bool = False, resume: bool = False, quiet: bool = True) -> dict[str, Any]:
     """Train `model` on the factor images of `spec` ("shapes[:N]" or "dsprites:PATH") and
-    evaluate it; with `out`, write the run folder. Returns the figures (see `evaluate`)."""
+    evaluate it; with `out`, write the run folder (genad.experiment.RunFolder: config.json,
+    metrics.jsonl, model files, samples.png, traversals.png, report.md, result.json).
+    Returns the figures (see `evaluate`)."""
     import time
 
     import genad
-    from genad.experiment import FINISHED, prepare_run_dir
-    from genad.io import atomic_write_text
+    from genad.experiment import RunFolder
     from genad.report import plot_sample_grid
 
     _generative(model)
     params = dict(params or {})
     params.setdefault("seed", seed)
-    size = int(params.setdefault("image_size", 32))
-    run_dir = prepare_run_dir(out, overwrite, resume=False)
-    train = genad.data.load(spec, seed=seed, size=size)
     det = genad.create(model, **params)
+    folder = RunFolder(out, overwrite=overwrite, resume=resume) if out is not None else None
+    train = genad.data.load(spec, seed=seed, size=det.config.image_size)
+    if folder is not None:
+        folder.write_config({"task": "disentangle", "model": model, "params": det.config_dict(),
+                             "data": spec, "seed": seed, "budget": budget,
+                             "train_images": len(train)})
     t0 = time.perf_counter()
-    det.fit(train, run_dir=run_dir, quiet=quiet)
+    det.fit(train, run_dir=None if folder is None else folder.path, resume=resume, quiet=quiet)
     fit_s = time.perf_counter() - t0
     res = {"model": model, "lambda": getattr(det.config, "info_weight", None),
            **evaluate(det, spec, budget=budget, seed=seed, quiet=quiet),
            "fit_seconds": round(fit_s, 1), "train_images": len(train), "params": params}
-    if run_dir is not None:
-        det.save(run_dir)
-        plot_sample_grid(det.generate(64, seed=seed), run_dir / "samples.png",
+    if folder is not None and folder.main:
+        det.save(folder.path)
+        plot_sample_grid(det.generate(64, seed=seed), folder.path / "samples.png",
                          title=f"{model}: samples")
-        write_traversals(det, run_dir / "traversals.png", seed=seed)
-        atomic_write_text(run_dir / "report.md", report_markdown(res))
-        atomic_write_text(run_dir / FINISHED, json.dumps(res, indent=2, default=float))
+        write_traversals(det, folder.path / "traversals.png", seed=seed)
+        folder.write_text("report.md", report_markdown(res))
+        folder.finish(res)
     return res
 
 
@@ -305,23 +310,20 @@ TABLE = ("mig", "factor_vae", "beta_vae", "dci_disentanglement", "sap", "fid_pro
          "mi_lower_bound", "lemma1_tc_inferred", "lemma1_bound", "control", "fit_seconds")
 
 
-def _cell_name(model: str, lam: float | None) -> str:
-    return model if lam is None else f"{model}-lambda{lam:g}"
-
-
-def bench(models: list[str], spec: str = "shapes", seeds: range | list[int] = range(3),
+def bench(models: list[str | Cell], spec: str = "shapes", seeds: range | list[int] = range(3),
           lambdas: list[float] | dict[str, list[float]] | None = None,
           params: dict[str, dict[str, Any]] | None = None,
           out: str | Path = "runs/bench-shapes", budget: str = "quick",
           quiet: bool = True) -> list[dict[str, Any]]:
     """Every model x seed (and, for the InfoGAN family, x info weight lambda), each cell a
-    `run` folder out/<entry>[-lambda<l>]/seed<s>; a finished cell is read back, not rerun.
+    `run` folder out/<cell>[-lambda<l>]/seed<s> run by genad.bench.run_grid; a finished cell
+    is read back, not rerun.
 
-    models: registered names, or "name:variant" entries for the same model with other
-    parameters (e.g. "ms-infogan:coarse" with params["ms-infogan:coarse"] = {"code_scales":
-    [0, 1]}); "name:untrained" evaluates the networks at their random initialisation.
-    lambdas: one list for every InfoGAN-family entry, or a dict entry -> list.
-    params: extra model parameters per entry, over those of its model name, over "*" (all).
+    models: Cells, or labels: a registered name, "name:variant" for the same model with the
+    parameters params["name:variant"] (e.g. "ms-infogan:coarse" with {"code_scales": [0, 1]}),
+    "name:untrained" for the networks at their random initialisation.
+    lambdas: one list for every InfoGAN-family entry, or a dict label -> list.
+    params: extra model parameters per label, over those of its model name, over "*" (all).
     Writes results.csv (one row per run), results.md (mean ± std over seeds),
     trade_space.png (FID vs MIG) and lemma1.png under `out`; returns the rows."""
     from genad.metrics import aggregate, to_markdown, write_csv
@@ -329,31 +331,33 @@ def bench(models: list[str], spec: str = "shapes", seeds: range | list[int] = ra
 
     out = Path(out)
     params = params or {}
-    rows: list[dict[str, Any]] = []
+    cells: list[Cell] = []
     for entry in models:
-        model = entry.partition(":")[0]
-        _generative(model)
-        lams = lambdas.get(entry) if isinstance(lambdas, dict) else lambdas
-        trained = not entry.endswith(":untrained")
-        family = trained and hasattr(genad_config(model), "info_weight")
+        base = entry if isinstance(entry, Cell) else _parse_entry(entry, params)
+        _generative(base.model)
+        lams = lambdas.get(base.label) if isinstance(lambdas, dict) else lambdas
+        family = base.trained and hasattr(genad_config(base.model), "info_weight")
         for lam in (lams or [None]) if family else [None]:
-            for seed in seeds:
-                cell = out / _cell_name(entry.replace(":", "-"), lam) / f"seed{seed}"
-                done = cell / "result.json"
-                if done.exists():
-                    res = json.loads(done.read_text())
-                else:
-                    p = {**params.get("*", {}), **params.get(model, {})}
-                    p.update(params.get(entry, {}) if entry != model else {})
-                    if lam is not None:
-                        p["info_weight"] = lam
-                    if not trained:
-                        res = _evaluate_untrained(model, spec, p, cell, seed, budget, quiet)
-                    else:
-                        res = run(model, spec, params=p, out=cell, seed=seed, budget=budget,
-                                  overwrite=True, quiet=quiet)
-                rows.append({"model": entry, "lambda": lam, "seed": seed,
-                             **{k: res.get(k) for k in TABLE}})
+            if lam is None:
+                cells.append(base)
+            else:
+                variant = "-".join(v for v in (base.variant, f"lambda{lam:g}") if v)
+                cells.append(dataclasses.replace(base, variant=variant,
+                                                 params={**base.params, "info_weight": lam}))
+
+    def run_one(cell: Cell, _: Any, seed: int, folder: Path) -> dict[str, Any]:
+        if not cell.trained:
+            return _evaluate_untrained(cell, spec, folder, seed, budget, quiet)
+        return run(cell.model, spec, params=dict(cell.params), out=folder, seed=seed,
+                   budget=budget, overwrite=True, quiet=quiet)
+
+    rows: list[dict[str, Any]] = []
+    for cell, _, seed, res, _ in run_grid(cells, [(None, s) for s in seeds], out, run_one,
+                                          quiet=quiet, title="disentangle"):
+        lam = cell.params.get("info_weight") if cell.trained else None
+        label = cell.label if lam is None else _without_lambda(cell).label
+        rows.append({"model": label, "lambda": lam, "seed": seed,
+                     **{k: res.get(k) for k in TABLE}})
     write_csv(rows, out / "results.csv")
     agg = aggregate(rows, by=("model", "lambda"), metrics=TABLE)
     table = to_markdown(agg, columns=["model", "lambda"], metrics=list(TABLE), mean_row=False)
@@ -367,31 +371,49 @@ def bench(models: list[str], spec: str = "shapes", seeds: range | list[int] = ra
     return rows
 
 
+def _parse_entry(entry: str, params: dict[str, dict[str, Any]]) -> Cell:
+    """A bench label -> its Cell, with its parameters: "*", then the model's, then the
+    label's own."""
+    model, _, variant = entry.partition(":")
+    trained = variant != "untrained"
+    p = {**params.get("*", {}), **params.get(model, {})}
+    if variant and trained:
+        p.update(params.get(entry, {}))
+    if not trained:
+        p.pop("info_weight", None)
+    return Cell(model, p, variant=variant if trained and variant else None, trained=trained)
+
+
+def _without_lambda(cell: Cell) -> Cell:
+    """The cell's label before its lambda was added (the table has a lambda column)."""
+    variant = "-".join(v for v in (cell.variant or "").split("-") if not v.startswith("lambda"))
+    return dataclasses.replace(cell, variant=variant or None)
+
+
 def untrained(model: str, params: dict[str, Any], seed: int, channels: int = 1) -> Any:
     """`model` with its networks at their seeded random initialisation, not trained: the
     baseline every disentanglement figure should be read against."""
     import genad
-    from genad.train import pick_device, seed_everything
 
     det = genad.create(model, **{**params, "seed": seed})
-    seed_everything(seed)
-    det.channels_, det.input_size_ = channels, (det.config.image_size,) * 2
-    det.device_ = pick_device(det.config.device)
-    det.nets_ = {k: v.to(det.device_) for k, v in det.build(channels).items()}
+    det.setup(channels)
+    det.input_size_ = (det.config.image_size,) * 2
     return det
 
 
-def _evaluate_untrained(model: str, spec: str, params: dict[str, Any], cell: Path, seed: int,
-                        budget: str, quiet: bool) -> dict[str, Any]:
-    from genad.io import atomic_write_text
+def _evaluate_untrained(cell: Cell, spec: str, folder: Path, seed: int, budget: str,
+                        quiet: bool) -> dict[str, Any]:
+    from genad.experiment import RunFolder
 
-    params = {k: v for k, v in params.items() if k != "info_weight"}
-    params.setdefault("image_size", 32)
-    det = untrained(model, params, seed)
-    res = {"model": f"{model}:untrained", "lambda": None,
+    params = {k: v for k, v in cell.params.items() if k != "info_weight"}
+    det = untrained(cell.model, params, seed)
+    res = {"model": cell.label, "lambda": None,
            **evaluate(det, spec, budget=budget, seed=seed, quiet=quiet), "params": params}
-    cell.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(cell / "result.json", json.dumps(res, indent=2, default=float))
+    run_folder = RunFolder(folder, overwrite=True)
+    run_folder.write_config({"task": "disentangle", "model": cell.model, "trained": False,
+                             "params": det.config_dict(), "data": spec, "seed": seed,
+                             "budget": budget})
+    run_folder.finish(res)
     return res
 
 

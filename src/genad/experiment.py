@@ -1,12 +1,21 @@
-"""One run: fit a detector on a split's normal images, score the test set, and write the run
-folder (config.json, metrics.jsonl, model files, scores.csv, result.json, report.md + PNGs).
+"""Run folders, and one detection run.
 
-This is the API layer the CLI and the benchmark runner call; it holds no model logic.
+`RunFolder` makes every run folder genad writes (detection, disentanglement, content
+transfer): the same config.json (fully resolved, with versions), metrics.jsonl and
+checkpoint-* from the engine while training, the model files, what the run reports, and
+result.json last, which marks the run finished. Every file is written atomically; the
+checkpoints are removed when the run finishes; `overwrite` and `resume` mean the same
+everywhere.
+
+`run` is one detection run: fit a detector on a split's normal images, score the test set,
+write the folder (scores.csv, report.md + PNGs besides the above). This is the API layer the
+CLI and the benchmark runner call; it holds no model logic.
 """
 
 from __future__ import annotations
 
 import csv
+import io as _io
 import json
 import time
 from pathlib import Path
@@ -41,18 +50,66 @@ def is_main_process() -> bool:
     return not dist.is_initialized() or dist.get_rank() == 0
 
 
-def prepare_run_dir(out: str | Path | None, overwrite: bool, resume: bool) -> Path | None:
-    """Refuse to overwrite a finished run unless asked; a half-run folder can be resumed."""
-    if out is None:
-        return None
-    out = Path(out).expanduser()
-    if (out / FINISHED).exists() and not (overwrite or resume):
-        raise ConfigError(f"{out} holds a finished run; choose another --out or pass --overwrite")
-    if overwrite and not resume:
-        for f in out.glob("*"):
-            if f.is_file():
-                f.unlink()
-    return out
+# what genad writes into a run folder; --overwrite removes these and nothing else
+OWN_FILES = ("config.json", "metrics.jsonl", "model.json", "model.safetensors", "scores.csv",
+             FINISHED, "report.md", "*.png", "checkpoint-*", "*.tmp")
+
+
+class RunFolder:
+    """The folder of one run. A finished run (result.json present) is refused unless
+    `overwrite` (its files are removed first; other files are left alone) or `resume` (which
+    then finds no checkpoint to resume from); a half-run folder is resumed with `resume`.
+    Only the main process of a torchrun job writes (`main`)."""
+
+    def __init__(self, out: str | Path, *, overwrite: bool = False, resume: bool = False
+                 ) -> None:
+        self.path = Path(out).expanduser()
+        self.resume = resume
+        if self.path.exists() and not self.path.is_dir():
+            raise ConfigError(f"{self.path} is a file, not a run folder: choose another --out")
+        if self.finished and not (overwrite or resume):
+            raise ConfigError(f"{self.path} holds a finished run; choose another --out or pass "
+                              "--overwrite")
+        self.main = is_main_process()
+        if overwrite and not resume and self.main:
+            for pattern in OWN_FILES:
+                for f in self.path.glob(pattern):
+                    if f.is_file():
+                        f.unlink()
+        if self.main:
+            self.path.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def finished(self) -> bool:
+        return (self.path / FINISHED).is_file()
+
+    def write_config(self, config: dict[str, Any]) -> None:
+        """config.json: `config` plus the versions. On resume the saved one must agree."""
+        config = {**config, "versions": io.versions()}
+        path = self.path / "config.json"
+        if self.resume and path.is_file():
+            saved = json.loads(path.read_text())
+            changed = sorted(k for k in config if k != "versions" and saved.get(k) != config[k])
+            if changed:
+                raise ConfigError(f"--resume with other settings than the run in {self.path} "
+                                  f"({', '.join(changed)} differ): resume with the same ones")
+            return
+        self.write_text("config.json", json.dumps(config, indent=2, default=float))
+
+    def write_text(self, name: str, text: str) -> Path:
+        path = self.path / name
+        if self.main:
+            io.atomic_write_text(path, text)
+        return path
+
+    def finish(self, result: dict[str, Any]) -> None:
+        """Remove the training checkpoints (the saved model supersedes them) and write
+        result.json, the mark of a finished run."""
+        if not self.main:
+            return
+        for ck in self.path.glob("checkpoint-*"):
+            ck.unlink()
+        self.write_text(FINISHED, json.dumps(result, indent=2, default=float))
 
 
 def run(
@@ -82,10 +139,8 @@ def run(
     params.setdefault("seed", split.seed)
     det = genad.create(model, **params)
     reuse = _reusable(det, trained) if trained is not None and not select_on_test else None
-    run_dir = prepare_run_dir(out, overwrite, resume)
-    main = is_main_process()
-    if run_dir is not None and main:
-        run_dir.mkdir(parents=True, exist_ok=True)
+    folder = RunFolder(out, overwrite=overwrite, resume=resume) if out is not None else None
+    if folder is not None:
         config = {
             "model": model,
             "params": det.config_dict(),
@@ -96,17 +151,16 @@ def run(
             "train_images": len(split.train),
             "test_images": len(split.test),
             "select_on_test": select_on_test,
-            "versions": io.versions(),
         }
         if reuse is not None:
             config["rescored_from"] = str(trained)
-        io.atomic_write_text(run_dir / "config.json", json.dumps(config, indent=2))
+        folder.write_config(config)
 
     labels = split.test.labels.numpy()
     per_epoch: list[float] = []
 
     def test_auroc(epoch: int, d: Any) -> dict[str, float]:
-        per_epoch.append(metrics.auroc(labels, d._scores(d._prepare(split.test))))
+        per_epoch.append(metrics.auroc(labels, d.decision_function(split.test)))
         return {"test_auroc_for_selection": per_epoch[-1]}
 
     t0 = time.perf_counter()
@@ -116,7 +170,7 @@ def run(
     else:
         det.fit(
             split.train,
-            run_dir=run_dir,
+            run_dir=folder.path if folder is not None else None,
             resume=resume,
             quiet=quiet,
             on_epoch_end=test_auroc if select_on_test else None,
@@ -148,8 +202,8 @@ def run(
     if per_epoch:
         result["auroc_test_selected"] = max(per_epoch)
         result["best_epoch_test_selected"] = int(np.argmax(per_epoch)) + 1
-    if run_dir is not None and main:
-        _write_outputs(run_dir, det, split, scores, result, select_on_test)
+    if folder is not None and folder.main:
+        _write_outputs(folder, det, split, scores, result, select_on_test)
     return result
 
 
@@ -168,7 +222,7 @@ def _reusable(det: Any, trained: str | Path) -> Any:
 
 
 def _write_outputs(
-    run_dir: Path,
+    folder: RunFolder,
     det: Any,
     split: Split,
     scores: np.ndarray,
@@ -177,21 +231,19 @@ def _write_outputs(
 ) -> None:
     from genad import report
 
+    run_dir = folder.path
     det.save(run_dir)
-    for ck in run_dir.glob("checkpoint-*"):
-        ck.unlink()  # the finished model supersedes the training checkpoints
-    with (run_dir / "scores.csv").open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["index", "label", "class", "score"])
-        targets = split.test.targets if split.test.targets is not None else split.test.labels
-        for i, (lab, cls, s) in enumerate(
-            zip(split.test.labels.tolist(), targets.tolist(), scores)
-        ):
-            w.writerow([i, lab, cls, f"{s:.6g}"])
+    buf = _io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["index", "label", "class", "score"])
+    targets = split.test.targets if split.test.targets is not None else split.test.labels
+    for i, (lab, cls, s) in enumerate(zip(split.test.labels.tolist(), targets.tolist(), scores)):
+        w.writerow([i, lab, cls, f"{s:.6g}"])
+    folder.write_text("scores.csv", buf.getvalue())
     # a grid of the most normal and the most anomalous test images, with reconstructions
     order = np.argsort(scores)
     pick = torch.as_tensor(np.concatenate([order[:4], order[-4:]]))
-    images = det._prepare(split.test.images[pick])
+    images = det.prepare(split.test.images[pick])
     recons = det.reconstruction(split.test.images[pick])
     notes = [
         "Scores: higher = more anomalous; threshold = "
@@ -219,4 +271,63 @@ def _write_outputs(
         recons=recons,
         notes=notes,
     )
-    io.atomic_write_text(run_dir / FINISHED, json.dumps(result, indent=2))
+    folder.finish(result)
+
+
+# ---- scoring files with a trained model ---------------------------------------------------------
+def score_files(model_dir: str | Path, items: list[str], *, device: str | None = None,
+                maps: str | Path | None = None) -> dict[str, Any]:
+    """Score the image files (or folders of them) in `items` with the detector saved in
+    `model_dir`, each read at the size the detector was trained on. Returns {"threshold",
+    "scores": [{path, score, calibrated, anomalous}]}; with `maps`, writes a heat-map PNG per
+    image there (models that give maps)."""
+    from genad import report
+    from genad.data.folder import find_images, read_images
+
+    det = genad.load(str(model_dir), device=device)
+    paths = find_images(items)
+    images = read_images(paths, tuple(det.input_size_), det.channels_)
+    scores = det.decision_function(images)
+    calibrated = np.searchsorted(det.calibration_scores_, scores, side="left") / len(
+        det.calibration_scores_)  # = det.calibrated_score(images), without scoring twice
+    if maps is not None:
+        report.save_heat_maps(det.anomaly_map(images), [p.stem for p in paths], maps)
+    rows = [{"path": str(p), "score": float(s), "calibrated": float(c),
+             "anomalous": int(s > det.threshold_)}
+            for p, s, c in zip(paths, scores, calibrated)]
+    return {"threshold": det.threshold_, "scores": rows}
+
+
+def scores_text(scored: dict[str, Any], fmt: str = "csv") -> str:
+    """`score_files`' result as CSV (one row per image) or JSON."""
+    if fmt == "json":
+        return json.dumps(scored, indent=2)
+    buf = _io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(scored["scores"][0]))
+    writer.writeheader()
+    writer.writerows(scored["scores"])
+    return buf.getvalue()
+
+
+# ---- the demo -----------------------------------------------------------------------------------
+DEMO_MODELS = ("ae", "ganomaly")
+
+
+def demo(out: str | Path, cls: str = "3", epochs: int = 12, seed: int = 0,
+         quiet: bool = True) -> tuple[Split, list[dict[str, Any]], Path]:
+    """AE and GANomaly on the bundled digits, leave-one-out with digit `cls` anomalous: a run
+    folder each under `out` and a report. Returns (the split, the runs' results, report.md)."""
+    from genad import report
+
+    split = genad.data.load("digits", protocol="leave-one-out", cls=cls, seed=seed)
+    out = Path(out)
+    rows = [run(model, split, params={"epochs": epochs, "seed": seed}, out=out / model,
+                data="digits", quiet=quiet, overwrite=True) for model in DEMO_MODELS]
+    rep = report.write_bench_report(
+        out,
+        [dict(r, dataset="digits", cls=str(split.normal)) for r in rows],
+        title="genad demo: digits leave-one-out",
+        notes=["Threshold = 99th percentile of held-out normal training scores.",
+               "Run folders: " + ", ".join(str(out / m) for m in DEMO_MODELS) + "."],
+    )
+    return split, rows, rep

@@ -13,7 +13,6 @@ import platform
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
@@ -64,33 +63,24 @@ def unflatten_state(skel: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return skel
 
 
-# ---- detectors --------------------------------------------------------------------------------
-def save_detector(det: Any, folder: Path) -> Path:
-    """folder/model.safetensors (weights + calibration scores) and folder/model.json."""
+# ---- model folders ----------------------------------------------------------------------------
+def save_model(folder: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
+    """folder/model.safetensors (`tensors`) and folder/model.json (`meta` + format and
+    versions), each written atomically; the JSON last, so that it marks a complete model."""
     folder.mkdir(parents=True, exist_ok=True)
-    tensors = {
-        f"{name}.{k}": v for name, net in det.nets_.items() for k, v in net.state_dict().items()
-    }
-    tensors["calibration_scores"] = torch.from_numpy(np.asarray(det.calibration_scores_))
     atomic_save_tensors(tensors, folder / "model.safetensors")
-    meta = {
-        "format": FORMAT,
-        "model": det.name,
-        "config": det.config_dict(),
-        "channels": det.channels_,
-        "input_size": list(det.input_size_),
-        "threshold": det.threshold_,
-        "extra": det.extra_state(),
-        "versions": versions(),
-    }
+    meta = {"format": FORMAT, **meta, "versions": versions()}
     atomic_write_text(folder / "model.json", json.dumps(meta, indent=2))
     return folder
 
 
-def load_detector(path: str | Path, device: str | None = None) -> Any:
-    """Load a detector saved by `save`. `path` is the folder (or its model.json)."""
-    from genad import registry, train
+# config keys renamed since a format was written: old -> new
+_RENAMED = {"score_batch_size": "eval_batch_size"}
 
+
+def read_model(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor], Path]:
+    """(model.json as a dict, the tensors of model.safetensors, the folder) of a model folder
+    written by `save_model`; `path` is the folder or its model.json."""
     folder = Path(path).expanduser()
     if folder.name == "model.json":
         folder = folder.parent
@@ -102,25 +92,10 @@ def load_detector(path: str | Path, device: str | None = None) -> Any:
         tensors = load_file(str(weights_path))
     except Exception as e:  # a corrupt file of any kind
         raise DataError(f"cannot read the model in {folder}: {e}") from None
-    if meta.get("model") == "content-transfer":  # not a detector; its own loader
-        from genad.models.content_transfer import ContentTransfer
-
-        return ContentTransfer.load(folder, device=device)
-    cls = registry.get(meta["model"])
-    config = dict(meta["config"])
-    if device is not None:
-        config["device"] = device
-    det = cls(**config)
-    det.channels_ = int(meta["channels"])
-    det.input_size_ = tuple(meta["input_size"])
-    det.device_ = train.pick_device(det.config.device)
-    nets = det.build(det.channels_)
-    for name, net in nets.items():
-        state = {k[len(name) + 1 :]: v for k, v in tensors.items() if k.startswith(name + ".")}
-        net.load_state_dict(state)
-        net.to(det.device_).eval()
-    det.nets_ = nets
-    det.calibration_scores_ = tensors["calibration_scores"].numpy().astype(np.float64)
-    det.threshold_ = float(meta["threshold"])
-    det.load_extra_state(meta.get("extra", {}))
-    return det
+    if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
+        raise DataError(f"{meta_path} is not a genad model description")
+    meta["config"] = {_RENAMED.get(k, k): v for k, v in meta["config"].items()}
+    if "threshold" in meta:  # detectors written before the fitted values moved into "extra"
+        meta["extra"] = {"threshold": meta.pop("threshold"),
+                         "input_size": meta.pop("input_size", None), **(meta.get("extra") or {})}
+    return meta, tensors, folder

@@ -13,16 +13,15 @@ Heads per data set:
           which also covers the ellipse's half-turn symmetry; the heart's full turn is lost)
   others  the class labels (softmax), e.g. the ten digits
 
-Probes are cached as safetensors under $GENAD_CACHE (default ~/.cache/genad)/probes/, keyed by
-data set, image size and `VERSION`; a cached probe is loaded, not retrained.
+Probes are `Trainable`s, trained by genad's engine and cached as model folders under
+$GENAD_CACHE (default ~/.cache/genad)/probes/, keyed by data set, image size and `VERSION`; a
+cached probe is loaded (`genad.load`), not retrained.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +32,10 @@ from torch import nn
 
 from genad.data.base import as_images, resize
 from genad.errors import ConfigError, DataError
+from genad.registry import register
+from genad.trainable import Trainable, TrainableConfig
 
-VERSION = 1
+VERSION = 2  # 2: trained by genad's engine, saved as a model folder
 SHAPES_TRAIN = 20_000  # sprites a shapes probe trains on (seeded, disjoint from seed 0..9 sets)
 SHAPES_SEED = 987_654
 
@@ -87,40 +88,78 @@ def shapes_targets(factors: torch.Tensor) -> torch.Tensor:
                        dim=1)
 
 
-class Probe:
-    """A trained probe. `features` and `read` take anything `genad.data.as_images` takes, or
-    float tensors in [-1, 1] (generated images)."""
+@dataclass
+class ProbeConfig(TrainableConfig):
+    heads: list = field(default_factory=list)  # [name, kind, n] per head (see Head)
+    key: str = ""  # what the probe was trained on (its cache key)
+    epochs: int = 4
+    batch_size: int = 128
+    lr: float = 1e-3  # Adam
+    width: int = 32
+    feature_dim: int = 128
+    eval_batch_size: int = 512
 
-    def __init__(self, net: ProbeNet, heads: tuple[Head, ...], size: int, channels: int,
-                 key: str) -> None:
-        self.net, self.heads, self.size, self.channels, self.key = net, heads, size, channels, key
-        self.net.eval()
+
+@register("probe", kind="auxiliary")
+class Probe(Trainable):
+    """A probe, trained by genad's engine on labelled images. `features` and `read` take
+    anything `genad.data.as_images` takes, or float tensors in [-1, 1] (generated images)."""
+
+    Config = ProbeConfig
+
+    @property
+    def heads(self) -> tuple[Head, ...]:
+        return tuple(Head(*h) for h in self.config.heads)
+
+    @property
+    def size(self) -> int:
+        return self.config.image_size
+
+    def build(self, channels: int) -> dict[str, nn.Module]:
+        c = self.config
+        return {"net": ProbeNet(channels, self.heads, c.width, c.feature_dim)}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"net": torch.optim.Adam(self.nets_["net"].parameters(), self.config.lr)}
+
+    def fit(self, images: Any, targets: Any, quiet: bool = True) -> Probe:
+        """Train on `images` with per-image `targets` (N, T): one column per class head (the
+        class index), `n` columns per regression head. Returns self."""
+        x = resize(as_images(images), self.size)
+        t = torch.as_tensor(targets, dtype=torch.float32)
+        if t.ndim == 1:
+            t = t[:, None]
+        if len(t) != len(x):
+            raise DataError(f"{len(x)} images but {len(t)} targets")
+        self.setup(int(x.shape[1]))
+        self.train((x, t), quiet=quiet)
+        return self
+
+    def train_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
+        x, t = batch
+        _, out = self.nets_["net"](x)
+        loss = _probe_loss(out, t, self.heads)
+        self.optimize(loss, "net")
+        return {"loss": loss.detach()}
 
     # ---- reading images ---------------------------------------------------------------------
-    def _float(self, images: Any) -> torch.Tensor:
+    def _outputs(self, images: Any) -> tuple[np.ndarray, np.ndarray]:
         x = resize(as_images(images), self.size)
-        if x.shape[1] != self.channels:
-            raise DataError(f"the probe reads {self.channels}-channel images, got {x.shape[1]}")
-        return x
-
-    @torch.no_grad()
-    def _run(self, images: Any, batch: int = 512) -> tuple[np.ndarray, np.ndarray]:
-        x = self._float(images)
-        feats, outs = [], []
-        for i in range(0, len(x), batch):
-            f, o = self.net(x[i : i + batch])
-            feats.append(f)
-            outs.append(o)
-        return torch.cat(feats).double().numpy(), torch.cat(outs).double().numpy()
+        if x.shape[1] != self.channels_:
+            raise DataError(f"the probe reads {self.channels_}-channel images, got {x.shape[1]}")
+        both = self.evaluate_batches(x, lambda v: torch.cat(self.nets_["net"](v), 1))
+        both = both.double().numpy()
+        dim = self.config.feature_dim
+        return both[:, :dim], both[:, dim:]
 
     def features(self, images: Any) -> np.ndarray:
         """(N, feature_dim) float64 penultimate features (the offline FID's features)."""
-        return self._run(images)[0]
+        return self._outputs(images)[0]
 
     def read(self, images: Any) -> np.ndarray:
         """(N, R) readouts: per head, class probabilities or regressed values (in `groups`
         order)."""
-        out = self._run(images)[1]
+        out = self._outputs(images)[1]
         cols, start = [], 0
         for h in self.heads:
             block = out[:, start : start + h.n]
@@ -144,63 +183,14 @@ class Probe:
     def factor_names(self) -> list[str]:
         return [h.name for h in self.heads]
 
-    # ---- persistence ------------------------------------------------------------------------
-    def save(self, path: Path) -> None:
-        from genad import io
-
-        path.parent.mkdir(parents=True, exist_ok=True)
-        meta = {"heads": [vars(h) for h in self.heads], "size": self.size,
-                "channels": self.channels, "key": self.key, "version": VERSION}
-        io.atomic_write_text(path.with_suffix(".json"), json.dumps(meta, indent=2))
-        io.atomic_save_tensors(dict(self.net.state_dict()), path)
-
-    @classmethod
-    def load(cls, path: Path) -> Probe:
-        from safetensors.torch import load_file
-
-        tensors = load_file(str(path))
-        info = json.loads(path.with_suffix(".json").read_text())
-        heads = tuple(Head(**h) for h in info["heads"])
-        net = ProbeNet(info["channels"], heads)
-        net.load_state_dict(tensors)
-        return cls(net, heads, info["size"], info["channels"], info["key"])
-
 
 def train_probe(images: Any, targets: torch.Tensor, heads: tuple[Head, ...], size: int,
                 key: str = "", epochs: int = 4, batch_size: int = 128, seed: int = 0,
                 quiet: bool = True) -> Probe:
-    """Train a probe on uint8 `images` with per-image `targets` (N, T): one column per class
-    head (the class index), `n` columns per regression head. Adam 1e-3; a fixed seed."""
-    from genad.train import Progress, seed_everything
-
-    seed_everything(seed)
-    x = resize(as_images(images), size)
-    t = torch.as_tensor(targets, dtype=torch.float32)
-    if t.ndim == 1:
-        t = t[:, None]
-    if len(t) != len(x):
-        raise DataError(f"{len(x)} images but {len(t)} targets")
-    net = ProbeNet(x.shape[1], heads)
-    opt = torch.optim.Adam(net.parameters(), 1e-3)
-    gen = torch.Generator().manual_seed(seed)
-    per_epoch = math.ceil(len(x) / batch_size)
-    bar, done = Progress(epochs * per_epoch, f"probe {key}", quiet), 0
-    try:
-        for _ in range(epochs):
-            order = torch.randperm(len(x), generator=gen)
-            for i in range(0, len(x), batch_size):
-                idx = order[i : i + batch_size]
-                _, out = net(x[idx])
-                loss = _probe_loss(out, t[idx], heads)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                done += 1
-                if done % 20 == 0 or done == epochs * per_epoch:
-                    bar.update(done, f"loss {float(loss.detach()):.3g}")
-    finally:
-        bar.close()
-    return Probe(net, heads, size, int(x.shape[1]), key)
+    """A probe trained on uint8 `images` with per-image `targets` (see `Probe.fit`)."""
+    probe = Probe(heads=[[h.name, h.kind, h.n] for h in heads], key=key, image_size=size,
+                  epochs=epochs, batch_size=min(batch_size, len(images)), seed=seed)
+    return probe.fit(images, targets, quiet=quiet)
 
 
 def _probe_loss(out: torch.Tensor, t: torch.Tensor, heads: tuple[Head, ...]) -> torch.Tensor:
@@ -222,14 +212,15 @@ def probe_for(spec: str, size: int, quiet: bool = True, refresh: bool = False) -
     "shapes" (any "shapes[:N]"): SHAPES_TRAIN sprites of a fixed seed, all five factors.
     Anything else `genad.data.load` reads with class labels (digits, mnist:PATH, ...): its
     training images and labels."""
+    import genad
     from genad import data
     from genad.data import shapes
 
     name = spec.split(":", 1)[0]
     tag = "".join(ch if ch.isalnum() else "-" for ch in spec).strip("-")
-    path = cache_dir() / f"{'shapes' if name == 'shapes' else tag}-{size}-v{VERSION}.safetensors"
-    if path.exists() and not refresh:
-        return Probe.load(path)
+    path = cache_path(spec, size)
+    if (path / "model.json").is_file() and not refresh:
+        return genad.load(path)
     if name == "shapes":
         s = shapes.sample(SHAPES_TRAIN, seed=SHAPES_SEED, size=min(size, 64))
         probe = train_probe(s.images, shapes_targets(s.factors), SHAPES_HEADS, size,
@@ -243,6 +234,13 @@ def probe_for(spec: str, size: int, quiet: bool = True, refresh: bool = False) -
         probe = train_probe(src.images, labels, heads, size, key=tag, quiet=quiet)
     probe.save(path)
     return probe
+
+
+def cache_path(spec: str, size: int) -> Path:
+    """The folder where `probe_for` keeps the probe of data set `spec` at `size` pixels."""
+    name = spec.split(":", 1)[0]
+    tag = "".join(ch if ch.isalnum() else "-" for ch in spec).strip("-")
+    return cache_dir() / f"{'shapes' if name == 'shapes' else tag}-{size}-v{VERSION}"
 
 
 def fid(extractor: Any, images_a: Any, images_b: Any) -> float:

@@ -42,9 +42,15 @@ def _figure(width: float, height: float) -> Any:
 
 
 def _save(fig: Any, path: str | Path) -> Path:
+    """Write the figure to `path` atomically (a killed process leaves the old file or the
+    new one)."""
+    import os
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, facecolor="white")
+    tmp = path.with_name(path.name + ".tmp")
+    fig.savefig(tmp, dpi=DPI, facecolor="white", format=path.suffix.lstrip(".") or "png")
+    os.replace(tmp, path)
     return path
 
 
@@ -564,3 +570,87 @@ def plot_lemma1(rows: Sequence[Mapping[str, Any]], path: str | Path,
     bound_ax.legend(fontsize=7, frameon=False)
     fig.suptitle(title or "Lemma 1: attribute control (MI) vs total correlation, per lambda")
     return _save(fig, path)
+
+
+def plot_transfer_grid(a: Any, donors: Any, cells: Any, reconstructions: Any,
+                       path: str | Path, title: str | None = None) -> Path:
+    """Content transfer at a glance. a (n, C, S, S): A images (rows); donors (m, C, S, S): B
+    images (columns, shown on top); cells (n, m, C, S, S): each A image with each donor's
+    attribute; reconstructions (n, C, S, S): each A image with E2 = 0 (a last column)."""
+    xa, xd = _images(a, "A images"), _images(donors, "donors")
+    cells, rec = np.asarray(cells, dtype=np.float32), np.asarray(reconstructions)
+    n, m = cells.shape[:2]
+    fig = _figure(0.8 * (m + 2) + 0.3, 0.8 * (n + 1) + (0.45 if title else 0.1))
+    axes = fig.subplots(n + 1, m + 2, squeeze=False)
+    for ax in axes.flat:
+        _hide_ticks(ax)
+
+    def show(ax: Any, img: np.ndarray) -> None:
+        d = _display(img)
+        ax.imshow(d, cmap="gray" if d.ndim == 2 else None, vmin=0, vmax=1)
+
+    for j in range(m):
+        show(axes[0, j + 1], xd[j])
+    for i in range(n):
+        show(axes[i + 1, 0], xa[i])
+        show(axes[i + 1, m + 1], rec[i])
+        for j in range(m):
+            show(axes[i + 1, j + 1], cells[i, j])
+    axes[0, 1].set_title("B donors →", loc="left", fontsize=8)
+    axes[1, 0].set_ylabel("A", fontsize=8)
+    axes[0, m + 1].set_title("E2 = 0", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return _save(fig, path)
+
+
+def save_images(images: Sequence[np.ndarray], names: Sequence[str], folder: str | Path
+                ) -> list[Path]:
+    """One PNG per (C, H, W) image in [-1, 1], folder/<name>.png; returns the paths."""
+    import torch
+    from PIL import Image
+
+    from genad.data.base import to_uint8
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, img in zip(names, images):
+        pixels = to_uint8(torch.from_numpy(np.ascontiguousarray(img))).numpy()
+        pixels = pixels[0] if pixels.shape[0] == 1 else pixels.transpose(1, 2, 0)
+        path = folder / f"{name}.png"
+        Image.fromarray(pixels).save(path)
+        written.append(path)
+    return written
+
+
+def save_heat_maps(maps: np.ndarray, names: Sequence[str], folder: str | Path) -> list[Path]:
+    """One inferno PNG per (H, W) map, folder/<name>_map.png, all on one scale (the 0.999
+    quantile of every map is white-hot); returns the paths."""
+    from matplotlib import colormaps
+    from PIL import Image
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    top = float(np.quantile(maps, 0.999)) or 1.0
+    written = []
+    for m, name in zip(maps, names):
+        rgb = colormaps["inferno"](np.clip(m / top, 0, 1))[..., :3]
+        path = folder / f"{name}_map.png"
+        Image.fromarray((rgb * 255).astype(np.uint8)).save(path)
+        written.append(path)
+    return written
+
+
+def save_samples(images: np.ndarray, path: str | Path, title: str = "") -> Path:
+    """Generated images (N, C, S, S) in [-1, 1] as a .png mosaic or a .npz of uint8 images
+    (key "images"), by the suffix of `path`."""
+    path = Path(path)
+    if path.suffix == ".npz":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        u8 = np.clip(np.rint((np.asarray(images) + 1) * 127.5), 0, 255).astype(np.uint8)
+        np.savez_compressed(path, images=u8)
+        return path
+    if path.suffix == ".png":
+        return plot_sample_grid(images, path, title=title)
+    raise DataError(f"samples go to a .png or .npz file, got {path.name}")

@@ -1,9 +1,10 @@
 """The one training engine, shared by every model.
 
-It knows nothing about a model beyond the Detector hooks: `nets_`, `optimizers_` and
-`train_step(x) -> losses`. It owns seeding, devices, bf16 autocast on CUDA, data-parallel
-training under torchrun (gradients averaged over ranks, rank 0 logs and saves), the rich
-progress bar, JSON-lines metrics, atomic safetensors checkpoints and resume.
+It knows nothing about a model beyond the `Trainable` hooks (genad.trainable): `nets_`,
+`optimizers_`, `name`, `config` and `train_step(batch) -> losses`. It owns seeding, devices,
+bf16 autocast on CUDA, data-parallel training under torchrun (gradients averaged over ranks,
+rank 0 logs and saves), the rich progress bar, JSON-lines metrics, atomic safetensors
+checkpoints and resume.
 """
 
 from __future__ import annotations
@@ -83,6 +84,13 @@ def _average_grads(params: list[torch.Tensor], size: int) -> None:
     for g in grads:
         g.copy_(flat[offset : offset + g.numel()].view_as(g))
         offset += g.numel()
+
+
+def _world_mean(t: torch.Tensor, size: int) -> torch.Tensor:
+    """The mean of `t` over every rank (a copy; `t` is left as it is)."""
+    t = t.detach().clone()
+    dist.all_reduce(t)
+    return t / size
 
 
 def _sync_from_rank0(model: Any) -> None:
@@ -199,9 +207,13 @@ _Progress = Progress
 
 
 # ---- the loop ---------------------------------------------------------------------------------
+def _take(data: torch.Tensor | tuple[torch.Tensor, ...], idx: torch.Tensor) -> Any:
+    return data[idx] if torch.is_tensor(data) else tuple(d[idx] for d in data)
+
+
 def fit(
     model: Any,
-    x: torch.Tensor,
+    data: torch.Tensor | tuple[torch.Tensor, ...],
     *,
     run_dir: str | Path | None = None,  # where metrics.jsonl and checkpoints go (None: nowhere)
     resume: bool = False,  # continue from the newest checkpoint in run_dir
@@ -209,7 +221,8 @@ def fit(
     on_epoch_end: Callable[[int, Any], dict | None] | None = None,  # extra metrics per epoch
     log_every: int = 20,  # steps between loss read-outs (a read-out syncs the GPU)
 ) -> list[dict]:
-    """Train `model` on float images `x` (N, C, S, S) in [-1, 1] for `model.config.epochs`.
+    """Train `model` on `data` for `model.config.epochs`: float images (N, C, S, S) in [-1, 1],
+    or a tuple of tensors of N rows each (images and targets), cut into batches together.
 
     Data stay in memory (on the GPU when training there): each epoch draws a seeded
     permutation, identical on every rank, and each rank takes its own stride of it. Returns
@@ -220,6 +233,7 @@ def fit(
     if w.size > 1:
         _sync_from_rank0(model)
         model._grad_hook = lambda params: _average_grads(params, w.size)
+        model._mean_hook = lambda t: _world_mean(t, w.size)
     run = Path(run_dir) if run_dir is not None else None
     if run is not None and w.main:
         run.mkdir(parents=True, exist_ok=True)
@@ -235,14 +249,20 @@ def fit(
         if w.main:
             _truncate_metrics(run / "metrics.jsonl", start_epoch)
 
-    x = x.to(device, non_blocking=True)
-    per_rank = len(x) // w.size
+    if torch.is_tensor(data):
+        data = data.to(device, non_blocking=True)
+    else:
+        data = tuple(d.to(device, non_blocking=True) for d in data)
+    n = len(data) if torch.is_tensor(data) else len(data[0])
+    per_rank = n // w.size
     steps_per_epoch = per_rank // cfg.batch_size
     if steps_per_epoch == 0:
         raise ConfigError(
             f"batch_size {cfg.batch_size} is larger than the {per_rank} training images per "
             "process: lower --batch-size"
         )
+    model.steps_per_epoch_ = steps_per_epoch
+    model.total_steps_ = cfg.epochs * steps_per_epoch
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16)
         if device.type == "cuda"
@@ -257,18 +277,18 @@ def fit(
             for net in model.nets_.values():
                 net.train()
             gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
-            order = torch.randperm(len(x), generator=gen)[w.rank :: w.size].to(device)
+            order = torch.randperm(n, generator=gen)[w.rank :: w.size].to(device)
             sums: dict[str, torch.Tensor] = {}
             t0, seen, info = time.perf_counter(), 0, ""
             for i in range(steps_per_epoch):
-                batch = x[order[i * cfg.batch_size : (i + 1) * cfg.batch_size]]
+                batch = _take(data, order[i * cfg.batch_size : (i + 1) * cfg.batch_size])
                 with autocast:
                     losses = model.train_step(batch)
                 for k, v in losses.items():
                     v = v.detach().float() if torch.is_tensor(v) else torch.tensor(float(v))
                     sums[k] = sums.get(k, 0.0) + v
                 step += 1
-                seen += len(batch)
+                seen += cfg.batch_size
                 if (i + 1) % log_every == 0 or i + 1 == steps_per_epoch:
                     means = {k: float(v) / (i + 1) for k, v in sums.items()}
                     bad = [k for k, v in means.items() if not math.isfinite(v)]
@@ -303,5 +323,5 @@ def fit(
                 save_checkpoint(run, model, epoch + 1, step)
     finally:
         progress.close()
-        model._grad_hook = None
+        model._grad_hook = model._mean_hook = None
     return history

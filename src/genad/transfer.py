@@ -13,86 +13,20 @@ differences on the [0, 1] scale.
 
 from __future__ import annotations
 
-import dataclasses
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from genad.data.base import ImageSet, as_images, resize, resize_masks, to_float
 from genad.data.two_domain import TwoDomain, compose
 from genad.errors import DataError
-from genad.nn import DCEncoder, init_dcgan_weights
+from genad.models.attribute_classifier import AttributeClassifier
 
 FIGURES = ("add_has_attribute", "remove_lacks_attribute", "attribute_accuracy",
            "cycle_mae", "add_outside_mae", "leakage_accuracy")
-
-
-@dataclass
-class ClassifierConfig:
-    image_size: int = 32
-    width: int = 16
-    epochs: int = 5
-    batch_size: int = 64
-    lr: float = 1e-3
-    seed: int = 0
-    device: str = "auto"
-
-
-class AttributeClassifier:
-    """A DCGAN-encoder CNN giving the logit of "has B's attribute", trained by genad's
-    engine on real A (label 0) vs real B (label 1) images."""
-
-    name: ClassVar[str] = "attribute-classifier"
-    _grad_hook = None
-
-    def __init__(self, **params: Any) -> None:
-        self.config = ClassifierConfig(**params)
-
-    def fit(self, a: Any, b: Any, quiet: bool = True) -> AttributeClassifier:
-        from genad import train
-
-        c = self.config
-        xa, xb = (resize(as_images(d), c.image_size) for d in (a, b))
-        gen = torch.Generator().manual_seed(c.seed)
-        n = max(len(xa), len(xb))
-        pick = [torch.randperm(len(x), generator=gen).repeat(n // len(x) + 1)[:n] for x in (xa, xb)]
-        c = self.config = dataclasses.replace(c, batch_size=min(c.batch_size, n))
-        train.seed_everything(c.seed)
-        self.device_ = train.pick_device(c.device)
-        net = DCEncoder(c.image_size, xa.shape[1], 1, c.width)
-        net.apply(init_dcgan_weights)
-        self.nets_ = {"net": net.to(self.device_)}
-        self.optimizers_ = {"net": torch.optim.Adam(net.parameters(), c.lr, betas=(0.5, 0.999))}
-        pairs = torch.stack([xa[pick[0]], xb[pick[1]]], 1)  # (N, 2, C, S, S)
-        self.history_ = train.fit(self, pairs, quiet=quiet)
-        net.eval()
-        return self
-
-    def train_step(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
-        x = torch.cat([batch[:, 0], batch[:, 1]])  # (2B, C, S, S): A then B
-        y = torch.cat([torch.zeros(len(batch)), torch.ones(len(batch))]).to(x.device)
-        loss = F.binary_cross_entropy_with_logits(self.nets_["net"](x).flatten(), y)
-        opt = self.optimizers_["net"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return {"bce": loss.detach()}
-
-    @torch.no_grad()
-    def predict(self, x: Any) -> np.ndarray:
-        """(N,) 0/1: 1 = has the attribute."""
-        t = resize(as_images(x), self.config.image_size)
-        logits = [self.nets_["net"](t[i : i + 256].to(self.device_)).flatten().cpu()
-                  for i in range(0, len(t), 256)]
-        return (torch.cat(logits) > 0).numpy().astype(np.int64)
-
-    def config_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self.config)
 
 
 def _mae(x: Any, y: Any, weight: torch.Tensor | None = None) -> float:
@@ -157,63 +91,45 @@ def evaluate(model: Any, task: TwoDomain, classifier: AttributeClassifier | None
     return out
 
 
-def plot_grid(model: Any, a: Any, donors: Any, path: str | Path,
-              title: str | None = None) -> Path:
+def write_grid(model: Any, a: Any, donors: Any, path: str | Path,
+               title: str | None = None) -> Path:
     """Rows: A images; columns: B donors (shown on top); cells: add(a, donor). A last column
-    shows each A image reconstructed with E2 = 0, for comparison."""
-    from genad.report import _display, _figure, _hide_ticks, _save
+    shows each A image reconstructed with E2 = 0, for comparison (report.plot_transfer_grid)."""
+    from genad.report import plot_transfer_grid
 
     xa, xd = as_images(a), as_images(donors)
     if len(xa) == 0 or len(xd) == 0:
         raise DataError("the grid needs at least one A image and one donor")
     size = model.config.image_size
     xa, xd = resize(xa, size).numpy(), resize(xd, size).numpy()
-    cells = model.grid(xa, xd)  # (n, m, C, S, S)
-    rec = model.reconstruct(xa, has_attribute=False)
-    n, m = cells.shape[:2]
-    fig = _figure(0.8 * (m + 2) + 0.3, 0.8 * (n + 1) + (0.45 if title else 0.1))
-    axes = fig.subplots(n + 1, m + 2, squeeze=False)
-    for ax in axes.flat:
-        _hide_ticks(ax)
-
-    def show(ax: Any, img: np.ndarray) -> None:
-        d = _display(img)
-        ax.imshow(d, cmap="gray" if d.ndim == 2 else None, vmin=0, vmax=1)
-
-    for j in range(m):
-        show(axes[0, j + 1], xd[j])
-    for i in range(n):
-        show(axes[i + 1, 0], xa[i])
-        show(axes[i + 1, m + 1], rec[i])
-        for j in range(m):
-            show(axes[i + 1, j + 1], cells[i, j])
-    axes[0, 1].set_title("B donors →", loc="left", fontsize=8)
-    axes[1, 0].set_ylabel("A", fontsize=8)
-    axes[0, m + 1].set_title("E2 = 0", fontsize=8)
-    if title:
-        fig.suptitle(title, fontsize=9)
-    return _save(fig, path)
+    return plot_transfer_grid(xa, xd, model.grid(xa, xd),
+                              model.reconstruct(xa, has_attribute=False), path, title)
 
 
-def train_and_evaluate(task: TwoDomain, params: dict[str, Any], out: str | Path, *,
-                       evaluate_too: bool = True, quiet: bool = False,
-                       baseline: bool = False) -> dict[str, Any]:
-    """Fit a ContentTransfer on `task` with `params`, save it to `out`, write out/grid.png
-    (8 test A images x 6 test B donors) and, when `evaluate_too`, out/metrics.json with the
-    evaluation (and, with `baseline`, that of the same networks untrained)."""
-    import json
-
+def run(task: TwoDomain, params: dict[str, Any], out: str | Path | None = None, *,
+        evaluate_too: bool = True, quiet: bool = False, baseline: bool = False,
+        overwrite: bool = False, resume: bool = False) -> dict[str, Any]:
+    """Fit a ContentTransfer on `task` with `params`; with `out`, write the run folder
+    (genad.experiment.RunFolder: config.json, metrics.jsonl, model files, grid.png (8 test A
+    images x 6 test B donors), result.json). With `evaluate_too`, the result holds the
+    evaluation ("trained") and, with `baseline`, that of the same networks untrained
+    ("untrained"). Returns the result."""
+    from genad.experiment import RunFolder
     from genad.models.content_transfer import ContentTransfer
 
-    out = Path(out)
+    model = ContentTransfer(**params)
+    folder = RunFolder(out, overwrite=overwrite, resume=resume) if out is not None else None
+    sizes = {"train_a": len(task.a), "train_b": len(task.b), "test_a": len(task.test_a),
+             "test_b": len(task.test_b)}
+    if folder is not None:
+        folder.write_config({"task": "transfer", "model": model.name,
+                             "params": model.config_dict(), "data": task.name,
+                             "seed": model.config.seed, **sizes})
     t0 = time.perf_counter()
-    model = ContentTransfer(**params).fit(task.a, task.b, run_dir=out, quiet=quiet)
+    model.fit(task.a, task.b, run_dir=None if folder is None else folder.path, resume=resume,
+              quiet=quiet)
     result: dict[str, Any] = {"fit_seconds": time.perf_counter() - t0, "task": task.name,
-                              "train_a": len(task.a), "train_b": len(task.b),
-                              "test_a": len(task.test_a), "test_b": len(task.test_b)}
-    model.save(out)
-    plot_grid(model, task.test_a.images[:8], task.test_b.images[:6], out / "grid.png",
-              title=f"content transfer: {task.name}")
+                              **sizes}
     if evaluate_too:
         seed = model.config.seed
         clf = AttributeClassifier(image_size=model.config.image_size, seed=seed,
@@ -223,7 +139,11 @@ def train_and_evaluate(task: TwoDomain, params: dict[str, Any], out: str | Path,
             untrained = ContentTransfer(**dict(params, epochs=0)).fit(task.a, task.b)
             result["untrained"] = evaluate(untrained, task, clf, seed)
         result["eval_seconds"] = time.perf_counter() - t0 - result["fit_seconds"]
-        (out / "metrics.json").write_text(json.dumps(result, indent=2))
+    if folder is not None and folder.main:
+        model.save(folder.path)
+        write_grid(model, task.test_a.images[:8], task.test_b.images[:6],
+                   folder.path / "grid.png", title=f"content transfer: {task.name}")
+        folder.finish(result)
     return result
 
 
@@ -235,9 +155,7 @@ def apply(model: Any, op: str, images: Any, donors: Any, out: str | Path,
     """Run one operation on images (uint8/float (N, C, H, W)) and write one PNG per result to
     folder `out`: add (every image x every donor), remove, swap (image i with donor i),
     interpolate (each image towards donor 0, `steps` frames side by side)."""
-    from PIL import Image
 
-    from genad.data.base import to_uint8
 
     if op not in OPS:
         raise DataError(f"unknown operation {op!r}; choose one of {', '.join(OPS)}")
@@ -261,33 +179,24 @@ def apply(model: Any, op: str, images: Any, donors: Any, out: str | Path,
         frames = model.interpolate(images, donors[:1], steps=steps, own=False)
         results = [(f"{a}_to_{donor_names[0]}", np.concatenate(list(f), axis=-1))
                    for a, f in zip(names, frames)]
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, img in results:
-        pixels = to_uint8(torch.from_numpy(np.ascontiguousarray(img))).numpy()
-        pixels = pixels[0] if pixels.shape[0] == 1 else pixels.transpose(1, 2, 0)
-        path = folder / f"{name}.png"
-        Image.fromarray(pixels).save(path)
-        written.append(path)
-    return written
+    from genad.report import save_images
+
+    return save_images([img for _, img in results], [name for name, _ in results], out)
 
 
 def apply_files(model_dir: str | Path, op: str, images: list[str], donors: list[str],
                 out: str | Path, steps: int = 5, device: str | None = None) -> list[Path]:
     """`apply` on image files or folders, read at the model's size and channels."""
-    from genad.data.folder import existing_dir, list_images, read_images
+    import genad
+    from genad.data.folder import find_images, read_images
     from genad.models.content_transfer import ContentTransfer
 
-    model = ContentTransfer.load(model_dir, device)
+    model = genad.load(model_dir, device)
+    if not isinstance(model, ContentTransfer):
+        raise DataError(f"{model_dir} holds a {model.name} model, not a content-transfer one")
 
     def read(items: list[str]) -> tuple[torch.Tensor | None, list[str]]:
-        paths: list[Path] = []
-        for item in items:
-            p = Path(item).expanduser()
-            if not p.exists():
-                raise DataError(f"{p} does not exist")
-            paths += list_images(existing_dir(p)) if p.is_dir() else [p]
+        paths = find_images(items, required=False)
         if not paths:
             return None, []
         size = model.config.image_size

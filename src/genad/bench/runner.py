@@ -1,16 +1,24 @@
-"""Benchmarks: models x classes x seeds over one data set and protocol.
+"""The one benchmark runner: typed cells x classes x seeds, each an ordinary run folder.
 
-Each cell is an ordinary run folder (`experiment.run`) under out/<model>/<class>/seed<s>;
-a cell whose run finished is read back, not rerun, so an interrupted benchmark resumes
-where it stopped. The end product is results.csv, results.md and report.md with the
-published figures beside ours where a reference exists.
+A `Cell` names what one column of a benchmark runs: a model, its parameters, a score kind
+(the InfoGAN family's representation scores), a variant label (parameters of a named
+variant, a lambda) and whether it is trained at all. `run_grid` runs every (cell, class,
+seed) whose folder out/<cell>/[<class>/]seed<s> has not finished, reads back those that
+have, so an interrupted benchmark resumes where it stopped, and shows one progress bar.
+Detection (`bench`, here), disentanglement (`genad.disentangle.bench`) and content transfer
+(benchmarks/content_transfer.py) all run through it.
+
+`bench`'s end product is results.csv, results.md and report.md with the published figures
+beside ours where a reference exists.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +29,72 @@ from genad import data as gdata
 from genad import experiment, report
 from genad.errors import ConfigError, DataError
 from genad.metrics import read_csv
+
+
+@dataclass(frozen=True)
+class Cell:
+    """What one benchmark column runs."""
+
+    model: str  # a registered name
+    params: dict[str, Any] = field(default_factory=dict, hash=False)  # over the shared ones
+    score_kind: str | None = None  # the InfoGAN family's score (rescored, not retrained)
+    variant: str | None = None  # a label for `params` ("coarse", "lambda1")
+    trained: bool = True  # False: the networks at their seeded initialisation (a baseline)
+
+    @property
+    def label(self) -> str:
+        """The name in tables: model[:variant][:score kind][:untrained]."""
+        parts = [self.model, self.variant, self.score_kind, None if self.trained else "untrained"]
+        return ":".join(p for p in parts if p)
+
+    @property
+    def folder(self) -> str:
+        return self.label.replace(":", "-")
+
+    @classmethod
+    def parse(cls, text: str) -> Cell:
+        """A command-line column: "ganomaly", "ms-infogan:code-density" (a score kind)."""
+        model, _, kind = text.strip().partition(":")
+        return cls(model, score_kind=kind or None)
+
+    def model_params(self, shared: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The parameters this cell's model is created with."""
+        p = {**(shared or {}), **self.params}
+        if self.score_kind:
+            p["score_kind"] = self.score_kind
+        return p
+
+
+def run_grid(
+    cells: Sequence[Cell],
+    keys: Sequence[tuple[Any, int]],
+    out: Path,
+    run_one: Callable[[Cell, Any, int, Path], dict[str, Any]],
+    *,
+    quiet: bool = False,
+    title: str = "bench",
+) -> list[tuple[Cell, Any, int, dict[str, Any], Path]]:
+    """Run `run_one(cell, cls, seed, folder)` for every cell x (cls, seed) in `keys` whose
+    folder (out/<cell>/<cls>/seed<s>, or out/<cell>/seed<s> when cls is None) holds no
+    finished run; read the result of those that do. Returns (cell, cls, seed, result,
+    folder) in order."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    done: list[tuple[Cell, Any, int, dict[str, Any], Path]] = []
+    jobs = [(c, k, s) for c in cells for k, s in keys]
+    with Progress(TextColumn(f"[bold]{title}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[cell]}"), TimeElapsedColumn(), disable=quiet) as bar:
+        task = bar.add_task(title, total=len(jobs), cell="")
+        for cell, cls, seed in jobs:
+            bar.update(task, cell=f"{cell.label}" + ("" if cls is None else f" class {cls}")
+                       + f" seed {seed}")
+            folder = out / cell.folder / ("" if cls is None else str(cls)) / f"seed{seed}"
+            finished = folder / experiment.FINISHED
+            result = (json.loads(finished.read_text()) if finished.is_file()
+                      else run_one(cell, cls, seed, folder))
+            done.append((cell, cls, seed, result, folder))
+            bar.advance(task)
+    return done
 
 
 def parse_classes(classes: str | Sequence[int | str], n_classes: int | None) -> list[int | str]:
@@ -69,7 +143,7 @@ def _memoised_sources(fn: Any) -> Any:
 
 @_memoised_sources
 def bench(
-    models: Sequence[str],
+    models: Sequence[str | Cell],
     spec: str,
     *,
     protocol: str,
@@ -85,74 +159,49 @@ def bench(
     test_limit: int | None = None,  # score a seeded subset of at most this many test images
 ) -> Path:
     """Run every (model, class, seed) cell not yet finished and write the report; returns
-    the path of report.md. A model given as "name:kind" runs `name` with score_kind=kind
-    (the InfoGAN family's representation-based scores)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+    the path of report.md. `models` are Cells, or names parsed by `Cell.parse` ("name:kind"
+    runs `name` with score_kind=kind, the InfoGAN family's representation-based scores)."""
     out = Path(out).expanduser()
     out.mkdir(parents=True, exist_ok=True)
+    cells = [m if isinstance(m, Cell) else Cell.parse(m) for m in models]
     if protocol == "mvtec":
         cls_list: list[int | str] = ["all"]
     else:
         raw = gdata.load(spec, size=size, download=download)
         cls_list = parse_classes(classes, len(raw.classes))
-    cells = [(m, c, s) for m in models for c in cls_list for s in seeds]
+
+    def run_one(cell: Cell, cls: Any, seed: int, folder: Path) -> dict[str, Any]:
+        split = gdata.load(spec, protocol=protocol, cls=None if cls == "all" else cls,
+                           seed=seed, size=size, download=download)
+        split.train = _seeded_subset(split.train, train_limit, seed)
+        split.test = _seeded_subset(split.test, test_limit, seed)
+        return experiment.run(cell.model, split, params=dict(cell.model_params(params),
+                                                             seed=seed),
+                              out=folder, data=spec, overwrite=True,
+                              select_on_test=select_on_test,
+                              trained=_trained_sibling(out, cells, cell, cls, seed))
+
     rows: list[dict[str, Any]] = []
     curves: dict[str, dict[str, tuple]] = {}  # model -> class -> (labels, scores), first seed
-    with Progress(
-        TextColumn("[bold]bench"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[cell]}"),
-        TimeElapsedColumn(),
-        disable=quiet,
-    ) as bar:
-        task = bar.add_task("bench", total=len(cells), cell="")
-        for model, cls, seed in cells:
-            bar.update(task, cell=f"{model} class {cls} seed {seed}")
-            cell_dir = out / model.replace(":", "-") / str(cls) / f"seed{seed}"
-            done = cell_dir / experiment.FINISHED
-            if done.exists():
-                result = json.loads(done.read_text())
-            else:
-                split = gdata.load(
-                    spec,
-                    protocol=protocol,
-                    cls=None if cls == "all" else cls,
-                    seed=seed,
-                    size=size,
-                    download=download,
-                )
-                split.train = _seeded_subset(split.train, train_limit, seed)
-                split.test = _seeded_subset(split.test, test_limit, seed)
-                name, _, kind = model.partition(":")  # "infogan:code-density": a score kind
-                extra = {"score_kind": kind} if kind else {}
-                result = experiment.run(
-                    name,
-                    split,
-                    params=dict(params or {}, **extra, seed=seed),
-                    out=cell_dir,
-                    data=spec,
-                    overwrite=True,
-                    select_on_test=select_on_test,
-                    trained=_trained_sibling(out, models, model, cls, seed),
-                )
-            rows.append(
-                {
-                    "model": model,
-                    "dataset": spec.partition(":")[0],
-                    "protocol": protocol,
-                    "cls": str(cls),
-                    "seed": seed,
-                    **{k: result[k] for k in experiment.HEADLINE if k in result},
-                }
-            )
-            scores_csv = cell_dir / "scores.csv"
-            if scores_csv.is_file() and str(cls) not in curves.setdefault(model, {}):
-                run = read_csv(scores_csv, text_columns=())
-                curves[model][str(cls)] = (np.array([r["label"] for r in run], dtype=np.int64),
-                                           np.array([r["score"] for r in run], dtype=np.float64))
-            bar.advance(task)
+    keys = [(c, s) for c in cls_list for s in seeds]
+    for cell, cls, seed, result, folder in run_grid(cells, keys, out, run_one, quiet=quiet):
+        model = cell.label
+        rows.append(
+            {
+                "model": model,
+                "dataset": spec.partition(":")[0],
+                "protocol": protocol,
+                "cls": str(cls),
+                "seed": seed,
+                **{k: result[k] for k in experiment.HEADLINE if k in result},
+            }
+        )
+        scores_csv = folder / "scores.csv"
+        if scores_csv.is_file() and str(cls) not in curves.setdefault(model, {}):
+            run = read_csv(scores_csv, text_columns=())
+            curves[model][str(cls)] = (np.array([r["label"] for r in run], dtype=np.int64),
+                                       np.array([r["score"] for r in run], dtype=np.float64))
+    labels = [c.label for c in cells]
     metrics = [
         m
         for m in ("auroc", "auroc_test_selected", "auprc", "best_f1", "pixel_auroc", "fit_seconds")
@@ -175,25 +224,44 @@ def bench(
     return report.write_bench_report(
         out,
         rows,
-        title=f"{', '.join(models)} on {spec} ({protocol})",
-        reference=_reference(models, spec, protocol),
+        title=f"{', '.join(labels)} on {spec} ({protocol})",
+        reference=_reference(labels, spec, protocol),
         notes=notes,
         metrics=metrics,
         scores={m: [(c, *ys) for c, ys in by_cls.items()] for m, by_cls in curves.items()},
     )
 
 
-def _trained_sibling(out: Path, models: Sequence[str], model: str, cls: Any, seed: int) -> Any:
-    """A finished cell of the same network under another score kind ("ms-infogan" for
+def bench_many(models: Sequence[str | Cell], specs: Sequence[str], *, protocol: str,
+               out: str | Path, **kwargs: Any) -> tuple[list[Path], Path | None]:
+    """`bench` over several data sets: one folder out/<dataset>-<protocol> each (mvtec: and
+    masks: data use the mvtec protocol) and out/summary.md across them; one data set runs in
+    `out` itself. Returns (the report.md paths, summary.md or None)."""
+    several = len(specs) > 1
+    jobs: list[tuple[str, str, str]] = []
+    for spec in specs:
+        dataset = spec.partition(":")[0].lower()
+        proto = "mvtec" if several and dataset in ("mvtec", "masks") else protocol
+        if (dataset, proto) in [j[1:] for j in jobs]:
+            raise ConfigError(f"two --data are {dataset} under {proto}: their results would "
+                              "mix in one table; benchmark them separately (own --out)")
+        jobs.append((spec, dataset, proto))
+    reports = [bench(models, spec, protocol=proto,
+                     out=Path(out) / f"{dataset}-{proto}" if several else out, **kwargs)
+               for spec, dataset, proto in jobs]
+    return reports, summarise(out) if several else None
+
+
+def _trained_sibling(out: Path, cells: Sequence[Cell], cell: Cell, cls: Any, seed: int) -> Any:
+    """A finished cell of the same networks under another score kind ("ms-infogan" for
     "ms-infogan:code-density"), same class and seed: experiment.run rescores its model
     instead of training the same networks again. None when there is none."""
-    name = model.partition(":")[0]
-    for other in models:
-        cell = out / other.replace(":", "-") / str(cls) / f"seed{seed}"
-        if other != model and other.partition(":")[0] == name and (
-            cell / experiment.FINISHED
-        ).exists():
-            return cell
+    same = dataclasses.replace(cell, score_kind=None)
+    for other in cells:
+        folder = out / other.folder / str(cls) / f"seed{seed}"
+        if (other != cell and dataclasses.replace(other, score_kind=None) == same
+                and other.params == cell.params and (folder / experiment.FINISHED).exists()):
+            return folder
     return None
 
 

@@ -14,7 +14,16 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from genad.data.base import ImageSet, Split, as_images, concat, fit, resize, to_float
+from genad.data.base import (
+    DEFAULT_SIZE,
+    ImageSet,
+    Split,
+    as_images,
+    concat,
+    fit,
+    resize,
+    to_float,
+)
 from genad.data.protocols import PROTOCOLS, holdout_split, make_split
 from genad.errors import ConfigError, DataError
 
@@ -157,7 +166,7 @@ def load(spec: str, protocol: str | None = None, cls: int | str | None = None, s
         raise ConfigError(f"{name!r} cannot be downloaded; only mnist, fashion-mnist, cifar10")
     test: ImageSet | None = None
     if name == "digits":
-        train = fit(load_digits(size or 32), None, channels)
+        train = fit(load_digits(size or DEFAULT_SIZE), None, channels)
     elif name in ("mnist", "fashion-mnist", "cifar10"):
         train, test = (fit(s, size, channels) for s in _official(name, path, download))
         if protocol is None:

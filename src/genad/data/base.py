@@ -13,6 +13,8 @@ import torch.nn.functional as F
 
 from genad.errors import DataError
 
+DEFAULT_SIZE = 32  # images are read, and networks run, at 32 x 32 unless told otherwise
+
 
 @dataclass
 class ImageSet:

@@ -8,12 +8,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from genad.data.base import ImageSet, resize
+from genad.data.base import DEFAULT_SIZE, ImageSet, resize
 
 CLASSES = [str(d) for d in range(10)]
 
 
-def load_digits(size: int = 32) -> ImageSet:
+def load_digits(size: int = DEFAULT_SIZE) -> ImageSet:
     """All 1,797 digits as an ImageSet: images (1797, 1, size, size) uint8 0..255 (bilinear
     upsampling from 8x8), labels (1797,) the digit 0..9, targets = labels."""
     from sklearn.datasets import load_digits as sklearn_digits

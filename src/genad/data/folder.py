@@ -106,6 +106,24 @@ def _decode(path: Path, mode: str, hw: tuple[int, int]) -> tuple[torch.Tensor, t
     return torch.from_numpy(np.ascontiguousarray(pixels)).unsqueeze(0), native
 
 
+def find_images(items: list[str] | list[Path], required: bool = True) -> list[Path]:
+    """The image files that command-line `items` name: a file itself, every image under a
+    folder (`list_images`). DataError for a path that does not exist, and (when `required`)
+    when nothing is found."""
+    paths: list[Path] = []
+    for item in items:
+        p = Path(item).expanduser()
+        if p.is_dir():
+            paths += list_images(existing_dir(p))
+        elif p.is_file():
+            paths.append(p)
+        else:
+            raise DataError(f"{p} does not exist")
+    if required and not paths:
+        raise DataError(f"no images found in {', '.join(map(str, items))}")
+    return paths
+
+
 def read_images(paths: list[Path], hw: tuple[int, int], channels: int) -> torch.Tensor:
     """Decode, convert and resize `paths` -> uint8 (N, channels, H, W)."""
     out = torch.empty((len(paths), channels, *hw), dtype=torch.uint8)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from genad.data.base import ImageSet, convert_channels, resize
+from genad.data.base import DEFAULT_SIZE, ImageSet, convert_channels, resize
 from genad.errors import ConfigError, DataError
 
 ATTRIBUTES = ("digit", "frame")
@@ -123,8 +123,8 @@ def make_task(source: ImageSet, attribute: str = "digit", seed: int = 0,
     )
 
 
-def load_task(spec: str = "digits", attribute: str = "digit", size: int = 32, seed: int = 0,
-              test_fraction: float = 0.2, limit: int | None = None,
+def load_task(spec: str = "digits", attribute: str = "digit", size: int = DEFAULT_SIZE,
+              seed: int = 0, test_fraction: float = 0.2, limit: int | None = None,
               channels: int | None = None) -> TwoDomain:
     """`make_task` on a genad source (`genad.data.load` spec: digits, mnist:PATH, ...) read
     at `size` x `size`. Square images are needed (the corner digit is a square)."""
@@ -152,3 +152,15 @@ def load_folders(dir_a: str, dir_b: str, size: int = 64, seed: int = 0,
     b_train, b_test = _halves(len(b), test_fraction, rng)
     return TwoDomain(a.subset(a_train), b.subset(b_train), a.subset(a_test), b.subset(b_test),
                      attribute="folder B", name=f"{a.name} / {b.name}")
+
+
+def load_any(domain_a: str | None, domain_b: str | None, *, spec: str = "digits",
+             attribute: str = "frame", size: int = DEFAULT_SIZE, seed: int = 0,
+             limit: int | None = None) -> TwoDomain:
+    """The task a user names: their two folders (`load_folders`) when given, else `attribute`
+    drawn onto source `spec` (`load_task`)."""
+    if bool(domain_a) != bool(domain_b):
+        raise ConfigError("give both --domain-a and --domain-b, or neither")
+    if domain_a:
+        return load_folders(domain_a, domain_b, size, seed)
+    return load_task(spec, attribute, size, seed, limit=limit)

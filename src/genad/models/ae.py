@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from genad.models.base import Detector, DetectorConfig
-from genad.nn import DCDecoder, DCEncoder, init_dcgan_weights
+from genad.nn import conv_autoencoder
 from genad.registry import register
 
 
@@ -27,13 +27,7 @@ class AutoEncoder(Detector):
 
     def build(self, channels: int) -> dict[str, nn.Module]:
         c = self.config
-        net = nn.Sequential(
-            DCEncoder(c.image_size, channels, c.latent, c.width),
-            nn.Unflatten(1, (c.latent, 1, 1)),
-            DCDecoder(c.image_size, channels, c.latent, c.width),
-        )
-        net.apply(init_dcgan_weights)
-        return {"ae": net}
+        return {"ae": conv_autoencoder(c.image_size, channels, c.latent, c.width)}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         c = self.config

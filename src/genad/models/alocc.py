@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from genad.models.adversarial import adams, dcgan_init, generator_step
 from genad.models.base import Detector, DetectorConfig
+from genad.models.gan_common import adams, dcgan_init, generator_step
 from genad.nn import DCDiscriminator
 from genad.nn.gan import DCAutoencoder
 from genad.registry import register

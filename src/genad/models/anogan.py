@@ -35,14 +35,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from genad.models.adversarial import (
+from genad.models.base import Detector, DetectorConfig
+from genad.models.gan_common import (
     adams,
     dcgan_init,
     generator_step,
     gradient_penalty,
     weights_frozen,
 )
-from genad.models.base import Detector, DetectorConfig
 from genad.nn import DCDecoder, DCDiscriminator, DCEncoder
 from genad.nn.gan import Critic
 from genad.registry import register

@@ -1,23 +1,21 @@
-"""The detector contract every model follows (scikit-learn's estimator rules, PyOD's sign).
+"""The detector contract every anomaly model follows (scikit-learn's estimator rules, PyOD's
+sign), on top of `genad.trainable.Trainable`.
 
-A model subclasses `Detector`, declares its `Config` dataclass (paper defaults, each cited),
-and provides:
-    build(channels)      -> dict of nn.Modules (the networks)
-    optimizers()         -> dict of torch optimizers over those networks
-    train_step(x)        -> dict of floats (losses to log); x is a float batch in [-1, 1]
+A detector subclasses `Detector`, declares its `Config` dataclass (paper defaults, each cited),
+and provides the Trainable hooks (`build`, `optimizers`, `train_step`) and
     score(x)             -> (B,) raw anomaly score, higher = more anomalous
     reconstruct(x)       -> (B, C, H, W) or None  (models that reconstruct)
     before_training(x)   -> pre-train / initialise on the training images (optional)
     after_training(x)    -> fit non-gradient parts on the training images (optional)
     pixel_map(x)         -> (B, H, W) or None     (models that localise)
-Everything else (training loop, devices, calibration, save/load) lives here and in train.py.
+`Detector` adds to Trainable only what detection needs: the calibration split, the
+threshold, scoring and maps. Training, devices and save/load live in Trainable and train.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -27,40 +25,31 @@ import torch
 from torch import nn
 
 from genad.data.base import ImageSet, as_images, resize
-from genad.errors import ConfigError, DataError, NotFittedError
+from genad.errors import ConfigError, DataError
+from genad.trainable import Trainable, TrainableConfig, is_network_size
 
-
-def is_network_size(n: int) -> bool:
-    """Whether the networks can run at n x n: a power of two, at least 8."""
-    return n >= 8 and not n & (n - 1)
+__all__ = ["Detector", "DetectorConfig", "is_network_size", "pretrain_autoencoder"]
 
 
 @dataclass
-class DetectorConfig:
+class DetectorConfig(TrainableConfig):
     """Settings every detector shares. Model configs subclass this and add the paper's own."""
 
-    image_size: int = 32  # networks run at this size; inputs of any size are resized to it
-    epochs: int = 15
-    batch_size: int = 64
-    seed: int = 0
     calib_fraction: float = 0.1  # share of the normal training images held out for calibration
     threshold_quantile: float = 0.99  # predict() flags scores above this quantile of normals
     contamination: float | None = None  # if set, threshold at the (1 - contamination) quantile
-    device: str = "auto"  # "auto" = CUDA when present, else CPU
-    score_batch_size: int = 256
 
     def __post_init__(self) -> None:
-        if not is_network_size(self.image_size):
-            raise ConfigError(f"image_size must be a power of two >= 8, got {self.image_size}")
+        super().__post_init__()
         if not 0 < self.calib_fraction < 1:
             raise ConfigError("calib_fraction must be in (0, 1)")
         if self.contamination is not None and not 0 < self.contamination < 0.5:
             raise ConfigError("contamination must be in (0, 0.5)")
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ConfigError("epochs and batch_size must be >= 1")
+        if self.epochs < 1:
+            raise ConfigError("a detector trains for epochs >= 1")
 
 
-class Detector(ABC):
+class Detector(Trainable):
     """Fit on normal images only; `decision_function` returns raw scores (higher = more
     anomalous); `predict` thresholds them at `threshold_`, set from held-out normal images."""
 
@@ -70,23 +59,7 @@ class Detector(ABC):
     #: that `rescore` can switch them on a fitted detector instead of training it again
     SCORING_PARAMS: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, **params: Any) -> None:
-        try:
-            self.config = self.Config(**params)
-        except TypeError as e:
-            known = ", ".join(f.name for f in dataclasses.fields(self.Config))
-            raise ConfigError(f"{self.name}: {e}. Known parameters: {known}") from None
-
     # ---- hooks for subclasses -------------------------------------------------------------
-    @abstractmethod
-    def build(self, channels: int) -> dict[str, nn.Module]: ...
-
-    @abstractmethod
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]: ...
-
-    @abstractmethod
-    def train_step(self, x: torch.Tensor) -> dict[str, float]: ...
-
     @abstractmethod
     def score(self, x: torch.Tensor) -> torch.Tensor: ...
 
@@ -108,18 +81,6 @@ class Detector(ABC):
         """Replace the networks that SCORING_PARAMS shape after they changed (`rescore`),
         before `after_training` fits them again. Default: nothing."""
 
-    # ---- helpers for train_step -----------------------------------------------------------
-    def optimize(self, loss: torch.Tensor, opt: str) -> None:
-        """Zero, backward, average gradients over DDP ranks, step: one optimiser update."""
-        o = self.optimizers_[opt]
-        o.zero_grad(set_to_none=True)
-        loss.backward()
-        if self._grad_hook is not None:
-            self._grad_hook([p for g in o.param_groups for p in g["params"]])
-        o.step()
-
-    _grad_hook = None  # set by train.fit under DDP
-
     # ---- the public API ---------------------------------------------------------------------
     def fit(
         self,
@@ -134,24 +95,16 @@ class Detector(ABC):
 
         A seeded `calib_fraction` of the images is held out; their scores set `threshold_`
         and the calibration table used by `calibrated_score`. Returns self."""
-        from genad import train
-
         x = as_images(data)
         if len(x) < 10:
             raise DataError(f"{self.name} needs at least 10 normal training images, got {len(x)}")
         self.input_size_ = tuple(int(s) for s in x.shape[-2:])  # the images' own size
         x_cal, x_fit = self._calibration_split(x)
 
-        self.channels_ = int(x.shape[1])
-        train.seed_everything(self.config.seed)
-        self.device_ = train.pick_device(self.config.device)
-        self.nets_ = {k: v.to(self.device_) for k, v in self.build(self.channels_).items()}
-        self.optimizers_ = self.optimizers()
+        self.setup(int(x.shape[1]))
         self.n_train_ = len(x_fit)
         self.before_training(x_fit)
-        self.history_ = train.fit(
-            self, x_fit, run_dir=run_dir, resume=resume, quiet=quiet, on_epoch_end=on_epoch_end
-        )
+        self.train(x_fit, run_dir=run_dir, resume=resume, quiet=quiet, on_epoch_end=on_epoch_end)
         self.after_training(x_fit)
         self.calibrate(x_cal)
         return self
@@ -170,7 +123,7 @@ class Detector(ABC):
         on `data`, which must be the images `fit` was given. Training never sees these
         parameters, so this equals a fresh `fit` with them, without training again.
         Returns self."""
-        self._check_fitted()
+        self.check_fitted()
         fixed = sorted(set(params) - set(self.SCORING_PARAMS))
         if fixed:
             can = ", ".join(self.SCORING_PARAMS) or "none"
@@ -188,7 +141,7 @@ class Detector(ABC):
 
     def calibrate(self, normal: torch.Tensor) -> None:
         """Store the sorted scores of held-out normal images and set `threshold_` from them."""
-        s = np.sort(self._scores(normal))
+        s = np.sort(self.scores_prepared(normal))
         self.calibration_scores_ = s
         q = (
             1 - self.config.contamination
@@ -199,8 +152,8 @@ class Detector(ABC):
 
     def decision_function(self, data: ImageSet | torch.Tensor | np.ndarray) -> np.ndarray:
         """(N,) float64 raw anomaly scores; higher = more anomalous."""
-        self._check_fitted()
-        return self._scores(self._prepare(data))
+        self.check_fitted()
+        return self.scores_prepared(self.prepare(data))
 
     def predict(self, data: ImageSet | torch.Tensor | np.ndarray) -> np.ndarray:
         """(N,) int 0/1 labels: 1 where the score exceeds `threshold_`."""
@@ -216,10 +169,9 @@ class Detector(ABC):
     def anomaly_map(self, data: ImageSet | torch.Tensor | np.ndarray) -> np.ndarray:
         """(N, H, W) float32 per-pixel anomaly, at the input's size. Raises for models that
         give no map."""
-        self._check_fitted()
+        self.check_fitted()
         x_in = as_images(data)
-        x = self._prepare(x_in)
-        maps = self._batched(x, self.pixel_map)
+        maps = self.evaluate_batches(self.prepare(x_in), self.pixel_map)
         if maps is None:
             raise ConfigError(f"{self.name} gives no pixel-level anomaly map")
         maps = resize(maps.unsqueeze(1), tuple(x_in.shape[-2:])).squeeze(1)
@@ -227,33 +179,44 @@ class Detector(ABC):
 
     def reconstruction(self, data: ImageSet | torch.Tensor | np.ndarray) -> np.ndarray | None:
         """(N, C, h, w) float32 in [-1, 1] at the network's size, or None."""
-        self._check_fitted()
-        out = self._batched(self._prepare(data), self.reconstruct)
+        self.check_fitted()
+        out = self.evaluate_batches(self.prepare(data), self.reconstruct)
         return None if out is None else out.numpy()
 
-    # ---- save / load ------------------------------------------------------------------------
-    def save(self, path: str | Path) -> Path:
+    # ---- save / load: Trainable's, plus the calibration --------------------------------------
+    def save(self, path: Any) -> Any:
         """Write `model.safetensors` (weights + calibration) and `model.json` to folder `path`."""
-        from genad import io
+        self.check_fitted()
+        if not hasattr(self, "threshold_"):
+            raise ConfigError(f"this {self.name} is not calibrated: fit it before saving")
+        return super().save(path)
 
-        self._check_fitted()
-        return io.save_detector(self, Path(path))
+    def extra_tensors(self) -> dict[str, torch.Tensor]:
+        return {"calibration_scores": torch.from_numpy(np.asarray(self.calibration_scores_))}
+
+    def load_extra_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        self.calibration_scores_ = tensors["calibration_scores"].numpy().astype(np.float64)
 
     def extra_state(self) -> dict[str, Any]:
-        """Fitted values beyond the networks' weights (JSON-able). Subclasses extend."""
-        return {}
+        """Fitted values beyond the weights (JSON-able): the threshold, the input size and what
+        a subclass adds (`fitted_state`)."""
+        return {"threshold": self.threshold_, "input_size": list(self.input_size_),
+                **self.fitted_state()}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
+        self.threshold_ = float(state["threshold"])
+        self.input_size_ = tuple(int(v) for v in state["input_size"])
+        self.load_fitted_state(state)
+
+    def fitted_state(self) -> dict[str, Any]:
+        """A subclass's own fitted values (JSON-able). Default: none."""
+        return {}
+
+    def load_fitted_state(self, state: dict[str, Any]) -> None:
         pass
 
-    # ---- internals --------------------------------------------------------------------------
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "nets_"):
-            raise NotFittedError(
-                f"this {self.name} detector is not fitted: call fit() or genad.load()"
-            )
-
-    def _prepare(self, data: Any) -> torch.Tensor:
+    # ---- scoring ----------------------------------------------------------------------------
+    def prepare(self, data: Any) -> torch.Tensor:
         x = as_images(data)
         if x.shape[1] != self.channels_:
             raise DataError(
@@ -262,30 +225,53 @@ class Detector(ABC):
             )
         return resize(x, self.config.image_size)
 
-    @torch.no_grad()
-    def _batched(self, x: torch.Tensor, fn: Any) -> torch.Tensor | None:
-        for net in self.nets_.values():
-            net.eval()
-        outs = []
-        bs = self.config.score_batch_size
-        for i in range(0, len(x), bs):
-            out = fn(x[i : i + bs].to(self.device_))
-            if out is None:
-                return None
-            outs.append(out.float().cpu())
-        return torch.cat(outs)
+    def scores_prepared(self, x: torch.Tensor) -> np.ndarray:
+        """(N,) float64 scores of images already `prepare`d (network size, checked)."""
+        return self.evaluate_batches(x, self.score).numpy().astype(np.float64)
 
-    def _scores(self, x: torch.Tensor) -> np.ndarray:
-        s = self._batched(x, self.score).numpy().astype(np.float64)
-        return s
 
-    def __repr__(self) -> str:
-        changed = {
-            f.name: getattr(self.config, f.name)
-            for f in dataclasses.fields(self.config)
-            if getattr(self.config, f.name) != f.default
-        }
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
+class _AutoencoderPretraining(Trainable):
+    """Mean squared reconstruction of images through encoder -> decoder (Adam): the
+    pre-training some detectors (Deep SVDD) run before their own objective."""
 
-    def config_dict(self) -> dict[str, Any]:
-        return json.loads(json.dumps(dataclasses.asdict(self.config)))
+    name = "autoencoder-pretraining"
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, lr: float, weight_decay: float,
+                 **params: Any) -> None:
+        super().__init__(**params)
+        self._net, self._lr, self._weight_decay = nn.Sequential(encoder, decoder), lr, weight_decay
+
+    def build(self, channels: int) -> dict[str, nn.Module]:
+        return {"ae": self._net}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"ae": torch.optim.Adam(self.nets_["ae"].parameters(), self._lr,
+                                       weight_decay=self._weight_decay)}
+
+    def train_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        loss = (self.nets_["ae"](x) - x).pow(2).mean()
+        self.optimize(loss, "ae")
+        return {"rec": loss.detach()}
+
+
+def pretrain_autoencoder(
+    det: Detector,
+    encoder: nn.Module,
+    decoder: nn.Module,
+    x: torch.Tensor,
+    *,
+    epochs: int,
+    lr: float,
+    weight_decay: float,
+) -> list[dict]:
+    """Train `encoder` -> `decoder` to reconstruct `x` (mean squared error, Adam) for `epochs`
+    with the engine, at `det`'s batch size, seed and device; the modules are trained in place.
+    Returns the per-epoch metrics."""
+    c = det.config
+    pre = _AutoencoderPretraining(encoder, decoder, lr, weight_decay, image_size=c.image_size,
+                                  epochs=epochs, batch_size=c.batch_size, seed=c.seed,
+                                  device=c.device)
+    pre.channels_, pre.device_ = det.channels_, det.device_
+    pre.nets_ = {"ae": pre._net.to(det.device_)}
+    pre.optimizers_ = pre.optimizers()
+    return pre.train(x)

@@ -1,25 +1,38 @@
-"""What the feature- and code-based detectors share: fitted arrays saved as buffers, an
-autoencoder whose bottleneck codes a classical estimator scores, and autoencoder pre-training.
+"""What the code-based detectors (Gaussian AD, the one-class SVM and the isolation forest on
+codes) share: an autoencoder whose bottleneck codes a classical estimator scores, and the
+fitted estimator's arrays saved as buffers.
 
-`CodeDetector` is the `ae` autoencoder (genad.models.ae) trained by the engine on the normal
-images; after training (`after_training`) a subclass fits its estimator (a Gaussian, a
-one-class SVM, an isolation forest) on the codes of the training images and scores codes with
-it. The fitted estimator lives in a `FittedState` net, so it is saved with the weights in
-safetensors, never pickled.
+`CodeDetector` trains the `ae` detector's autoencoder (genad.nn.conv_autoencoder, mean squared
+reconstruction error, Adam) with the engine on the normal images; after training
+(`after_training`) a subclass fits its estimator (a Gaussian, a one-class SVM, an isolation
+forest) on the codes of the training images and scores codes with it. The fitted estimator
+lives in a `FittedState` net, so it is saved with the weights in safetensors, never pickled.
+
+Not a model: it registers nothing, so every model module may import it.
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from genad import train
-from genad.models.ae import AutoEncoder
-from genad.models.base import Detector
+from genad.models.base import Detector, DetectorConfig
+from genad.nn import conv_autoencoder
+
+
+@dataclass
+class CodeDetectorConfig(DetectorConfig):
+    """The autoencoder's settings: those of the `ae` detector (genad.models.ae.AEConfig)."""
+
+    latent: int = 100  # bottleneck width, as GANomaly's (Akcay et al. 2018, Sec. 4.2)
+    width: int = 64  # first-stage channels of the DCGAN encoder/decoder (Radford et al. 2016)
+    lr: float = 2e-4  # Adam, DCGAN's setting (Radford et al. 2016, Sec. 4)
+    beta1: float = 0.5  # Adam beta1, DCGAN's setting (Radford et al. 2016, Sec. 4)
 
 
 class FittedState(nn.Module):
@@ -44,19 +57,36 @@ class FittedState(nn.Module):
                 self.register_buffer(name, value.detach().clone())
 
 
-class CodeDetector(AutoEncoder):
+class CodeDetector(Detector):
     """An autoencoder trained on normal images; an estimator fit on its features scores.
 
     `features(x)` gives a list of (B, D_l) float64 tensors, by default one: the bottleneck
     codes. Subclasses provide `fit_head(levels)` (the training images' features, a list of
     (N, D_l) float64 arrays; stores what it fits in `self.nets_["head"]`) and
-    `score_features(levels)` ((B,) scores, higher = more anomalous)."""
+    `score_features(levels)` ((B,) scores, higher = more anomalous). The score is not a
+    reconstruction error, so there is no pixel map."""
 
-    pixel_map = Detector.pixel_map  # the score is not a reconstruction error: no pixel map
+    Config = CodeDetectorConfig
 
+    # ---- the autoencoder, trained as the `ae` detector's ------------------------------------
     def build(self, channels: int) -> dict[str, nn.Module]:
-        return {**super().build(channels), "head": FittedState()}
+        c = self.config
+        return {"ae": conv_autoencoder(c.image_size, channels, c.latent, c.width),
+                "head": FittedState()}
 
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        c = self.config
+        return {"ae": torch.optim.Adam(self.nets_["ae"].parameters(), c.lr, betas=(c.beta1, 0.999))}
+
+    def train_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        loss = (self.nets_["ae"](x) - x).pow(2).mean()
+        self.optimize(loss, "ae")
+        return {"rec": loss.detach()}
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor | None:
+        return self.nets_["ae"](x)
+
+    # ---- the estimator on its features ------------------------------------------------------
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         return [self.nets_["ae"][0](x).double()]
 
@@ -64,7 +94,7 @@ class CodeDetector(AutoEncoder):
     def after_training(self, x: torch.Tensor) -> None:
         for net in self.nets_.values():
             net.eval()
-        bs = self.config.score_batch_size
+        bs = self.config.eval_batch_size
         parts = [self.features(x[i : i + bs].to(self.device_)) for i in range(0, len(x), bs)]
         self.fit_head([torch.cat(level).cpu().numpy() for level in zip(*parts)])
         self.nets_["head"].to(self.device_)
@@ -77,29 +107,3 @@ class CodeDetector(AutoEncoder):
 
     def score(self, x: torch.Tensor) -> torch.Tensor:
         return self.score_features(self.features(x))
-
-
-def pretrain_autoencoder(
-    det: Detector,
-    encoder: nn.Module,
-    decoder: nn.Module,
-    x: torch.Tensor,
-    *,
-    epochs: int,
-    lr: float,
-    weight_decay: float,
-) -> list[dict]:
-    """Train `encoder` -> `decoder` to reconstruct `x` (mean squared error, Adam) for `epochs`
-    with the engine, at `det`'s batch size, seed and device; the modules are trained in place.
-    Returns the per-epoch metrics."""
-    c = det.config
-    ae = AutoEncoder(
-        image_size=c.image_size, epochs=epochs, batch_size=c.batch_size, seed=c.seed,
-        device=c.device,
-    )
-    ae.device_ = det.device_
-    ae.nets_ = {"ae": nn.Sequential(encoder, decoder).to(det.device_)}
-    ae.optimizers_ = {
-        "ae": torch.optim.Adam(ae.nets_["ae"].parameters(), lr, weight_decay=weight_decay)
-    }
-    return train.fit(ae, x)

@@ -16,10 +16,9 @@ through E1 and D as one batch so that BatchNorm's statistics cannot tell the dom
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,19 +26,20 @@ import torch.nn.functional as F
 from torch import nn
 
 from genad.data.base import ImageSet, as_images, resize
-from genad.errors import ConfigError, DataError, NotFittedError
-from genad.models.base import Detector
+from genad.errors import ConfigError, DataError
 from genad.nn import DCDecoder, DCEncoder, init_dcgan_weights
+from genad.registry import register
+from genad.trainable import Trainable, TrainableConfig
 
 Images = ImageSet | torch.Tensor | np.ndarray
 
 
 @dataclass
-class ContentTransferConfig:
+class ContentTransferConfig(TrainableConfig):
     """Defaults from the reference code (github.com/oripress/ContentDisentanglement, train.py
     and models.py) unless a comment says where and why genad departs for CPU size."""
 
-    image_size: int = 32  # paper: 128 (CelebA crops); 32 holds digits and runs on a CPU
+    # image_size: paper 128 (CelebA crops); genad's default 32 holds digits and runs on a CPU
     latent_common: int = 128  # E1 code; paper: 487 x 2 x 2 + a 2 x 16 x 16 skip at 128 px
     latent_separate: int = 8  # E2 code, small by design; paper: --sep 25 channels x 2 x 2, a
     #                           twentieth of E1's; genad keeps about that ratio (8 / 128)
@@ -55,13 +55,9 @@ class ContentTransferConfig:
     clip: float = 5.0  # gradient-norm clipping of both updates (paper: clip_grad_norm_ 5)
     batch_size: int = 32  # images per domain per step (paper: --bs 32)
     epochs: int = 20  # paper: 1.25M iterations on CelebA; 0 = networks at initialisation
-    seed: int = 0
-    device: str = "auto"  # "auto" = CUDA when present, else CPU
-    eval_batch_size: int = 256
 
     def __post_init__(self) -> None:
-        if self.image_size < 8 or self.image_size & (self.image_size - 1):
-            raise ConfigError(f"image_size must be a power of two >= 8, got {self.image_size}")
+        super().__post_init__()
         if min(self.latent_common, self.latent_separate, self.width, self.batch_size,
                self.disc_steps) < 1:
             raise ConfigError("latent sizes, width and batch_size must be >= 1")
@@ -100,18 +96,13 @@ class DomainDiscriminator(nn.Module):
         return self.net(code).flatten()
 
 
-class ContentTransfer:
+@register("content-transfer", kind="transfer")
+class ContentTransfer(Trainable):
     """Fit on unpaired images of domain A (without the attribute) and B (with it), then
     add / remove / swap / interpolate B's attribute. Images in: ImageSet, (N, C, H, W) uint8
     or float in [-1, 1]; images out: float32 numpy (N, C, S, S) in [-1, 1], S = image_size."""
 
-    name: ClassVar[str] = "content-transfer"
     Config = ContentTransferConfig
-    _grad_hook = None  # set by train.fit under DDP
-
-    # parameters are handled as every detector handles them: stored, checked, listed on a typo
-    __init__ = Detector.__init__
-    config_dict = Detector.config_dict
 
     def build(self, channels: int) -> dict[str, nn.Module]:
         c = self.config
@@ -131,16 +122,6 @@ class ContentTransfer:
         return {"ae": torch.optim.Adam(ae, c.lr, betas=(c.beta1, 0.999)),
                 "disc": torch.optim.Adam(n["disc"].parameters(), c.disc_lr, betas=(c.beta1, 0.999))}
 
-    def _update(self, loss: torch.Tensor, opt: str) -> None:
-        o = self.optimizers_[opt]
-        o.zero_grad(set_to_none=True)
-        loss.backward()
-        params = [p for g in o.param_groups for p in g["params"]]
-        if self._grad_hook is not None:
-            self._grad_hook(params)
-        nn.utils.clip_grad_norm_(params, self.config.clip)
-        o.step()
-
     def train_step(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
         """batch (B, 2, C, S, S): [:, 0] domain A, [:, 1] domain B (unpaired)."""
         n = self.nets_
@@ -158,11 +139,11 @@ class ContentTransfer:
             conf = confusion_loss(logits[:k], logits[k:])
             loss = loss + self.config.disc_weight * conf
             out["conf"] = conf.detach()
-        self._update(loss, "ae")
+        self.optimize(loss, "ae", clip=self.config.clip)
         for _ in range(self.config.disc_steps if self.config.disc_weight > 0 else 0):
             logits = n["disc"](common.detach())
             d_loss = discriminator_loss(logits[:k], logits[k:])
-            self._update(d_loss, "disc")
+            self.optimize(d_loss, "disc", clip=self.config.clip)
             out["disc"] = d_loss.detach()
         return out
 
@@ -172,8 +153,6 @@ class ContentTransfer:
         """Train on images `a` (domain A) and `b` (domain B) through genad's training engine
         (progress bar, NaN check, metrics.jsonl and checkpoints in run_dir). Each epoch sees
         max(len(a), len(b)) pairs; the smaller domain is cycled. Returns self."""
-        from genad import train
-
         xa, xb = (resize(as_images(d), self.config.image_size) for d in (a, b))
         if xa.shape[1] != xb.shape[1]:
             raise DataError(f"domain A has {xa.shape[1]} channels and B {xb.shape[1]}; "
@@ -184,29 +163,23 @@ class ContentTransfer:
         n = max(len(xa), len(xb))
         pick = [torch.randperm(len(x), generator=gen).repeat(n // len(x) + 1)[:n] for x in (xa, xb)]
         pairs = torch.stack([xa[pick[0]], xb[pick[1]]], 1)  # (N, 2, C, S, S)
-        self.channels_ = int(xa.shape[1])
-        train.seed_everything(self.config.seed)
-        self.device_ = train.pick_device(self.config.device)
-        self.nets_ = {k: v.to(self.device_) for k, v in self.build(self.channels_).items()}
-        self.optimizers_ = self.optimizers()
-        self.history_ = []
-        if self.config.epochs > 0:
-            self.history_ = train.fit(self, pairs, run_dir=run_dir, resume=resume, quiet=quiet)
+        self.setup(int(xa.shape[1]))
+        self.train(pairs, run_dir=run_dir, resume=resume, quiet=quiet)
         for net in self.nets_.values():
             net.eval()
         return self
 
     def encode(self, x: Images) -> tuple[np.ndarray, np.ndarray]:
         """(E1 code (N, latent_common), E2 code (N, latent_separate)), float32."""
-        t = self._prepare(x)
-        return (self._run(lambda v: self.nets_["e1"](v), t).numpy(),
-                self._run(lambda v: self.nets_["e2"](v), t).numpy())
+        t = self.prepare(x)
+        return (self.evaluate_batches(t, self.nets_["e1"]).numpy(),
+                self.evaluate_batches(t, self.nets_["e2"]).numpy())
 
     def decode(self, common: Any, separate: Any) -> np.ndarray:
         """D([common, separate]) -> (N, C, S, S) float32 in [-1, 1]."""
-        self._check_fitted()
+        self.check_fitted()
         z = torch.cat([torch.as_tensor(common).float(), torch.as_tensor(separate).float()], 1)
-        return self._run(lambda v: self.nets_["dec"](v), z).numpy()
+        return self.evaluate_batches(z, self.nets_["dec"]).numpy()
 
     def add(self, a: Images, donors: Images) -> np.ndarray:
         """a with the attribute of donors (B images): D([E1(a), E2(donor)]). donors (N, ...)
@@ -253,64 +226,11 @@ class ContentTransfer:
         out = self.decode(np.repeat(common, m, 0), np.tile(sep, (n, 1)))
         return out.reshape(n, m, *out.shape[1:])
 
-    # ---- save / load --------------------------------------------------------------------------
-    def save(self, path: str | Path) -> Path:
-        """Write `model.safetensors` (weights) and `model.json` (config, versions) to `path`."""
-        from genad import io
-
-        self._check_fitted()
-        folder = Path(path)
-        folder.mkdir(parents=True, exist_ok=True)
-        tensors = {f"{k}.{n}": v for k, net in self.nets_.items()
-                   for n, v in net.state_dict().items()}
-        io.atomic_save_tensors(tensors, folder / "model.safetensors")
-        meta = {"format": io.FORMAT, "model": self.name, "config": self.config_dict(),
-                "channels": self.channels_, "versions": io.versions()}
-        io.atomic_write_text(folder / "model.json", json.dumps(meta, indent=2))
-        return folder
-
-    @classmethod
-    def load(cls, path: str | Path, device: str | None = None) -> ContentTransfer:
-        """A fitted model from a folder written by `save`."""
-        from safetensors.torch import load_file
-
-        from genad import train
-
-        folder = Path(path).expanduser()
-        try:
-            meta = json.loads((folder / "model.json").read_text())
-            tensors = load_file(str(folder / "model.safetensors"))
-        except Exception as e:  # missing or corrupt files of any kind
-            raise DataError(f"cannot read a content-transfer model in {folder}: {e}") from None
-        if meta.get("model") != cls.name:
-            raise DataError(f"{folder} holds a {meta.get('model')!r} model, not {cls.name}")
-        model = cls(**dict(meta["config"], **({"device": device} if device else {})))
-        model.channels_ = int(meta["channels"])
-        model.device_ = train.pick_device(model.config.device)
-        model.nets_ = model.build(model.channels_)
-        for k, net in model.nets_.items():
-            net.load_state_dict({n[len(k) + 1 :]: v for n, v in tensors.items()
-                                 if n.startswith(k + ".")})
-            net.to(model.device_).eval()
-        return model
-
     # ---- internals --------------------------------------------------------------------------
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "nets_"):
-            raise NotFittedError("this content-transfer model is not fitted: call fit() or load()")
-
-    def _prepare(self, x: Images) -> torch.Tensor:
-        self._check_fitted()
+    def prepare(self, x: Images) -> torch.Tensor:
+        self.check_fitted()
         t = as_images(x)
         if t.shape[1] != self.channels_:
             raise DataError(f"the model was trained on {self.channels_}-channel images, got "
                             f"{t.shape[1]} channels")
         return resize(t, self.config.image_size)
-
-    @torch.no_grad()
-    def _run(self, fn: Any, x: torch.Tensor) -> torch.Tensor:
-        for net in self.nets_.values():
-            net.eval()
-        bs = self.config.eval_batch_size
-        outs = [fn(x[i : i + bs].to(self.device_)).float().cpu() for i in range(0, len(x), bs)]
-        return torch.cat(outs) if outs else torch.empty(0)

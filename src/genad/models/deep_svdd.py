@@ -26,7 +26,6 @@ one-vs-rest AUROC (README), so it is there to reproduce the paper's setting, not
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import torch
@@ -34,8 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genad.errors import ConfigError
-from genad.models.base import Detector, DetectorConfig
-from genad.models.codes import pretrain_autoencoder
+from genad.models.base import Detector, DetectorConfig, pretrain_autoencoder
 from genad.nn import DCDecoder, DCEncoder, init_dcgan_weights
 from genad.registry import register
 
@@ -178,15 +176,14 @@ class DeepSVDD(Detector):
                 self, self.nets_["encoder"], decoder, seen, epochs=epochs,
                 lr=c.pretrain_lr, weight_decay=c.pretrain_weight_decay,
             )
-        state.c.copy_(fix_centre(self._batched(x, self.codes).mean(0), c.eps))
-        ranks = int(os.environ.get("WORLD_SIZE", 1))
-        state.steps_per_epoch.fill_(max(1, len(x) // ranks // c.batch_size))
+        state.c.copy_(fix_centre(self.evaluate_batches(x, self.codes).mean(0), c.eps))
 
     def _distance(self, x: torch.Tensor) -> torch.Tensor:
         return (self.codes(x) - self.nets_["svdd"].c).pow(2).sum(1)
 
     def train_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         c, state = self.config, self.nets_["svdd"]
+        state.steps_per_epoch.fill_(self.steps_per_epoch_)  # the engine's, per rank
         epoch = int(state.steps) // int(state.steps_per_epoch)
         for group in self.optimizers_["encoder"].param_groups:
             group["lr"] = c.lr * (0.1 if epoch >= c.lr_milestone else 1.0)

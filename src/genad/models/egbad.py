@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from genad.models.adversarial import bce, dcgan_init, weights_frozen
 from genad.models.base import Detector, DetectorConfig
+from genad.models.gan_common import bce, dcgan_init, weights_frozen
 from genad.nn import DCDecoder, DCEncoder
 from genad.nn.gan import JointDiscriminator
 from genad.registry import register

@@ -14,12 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.distributed as dist
-import torch.nn.functional as F
 from torch import nn
 
 from genad.models.base import Detector, DetectorConfig
-from genad.nn import DCDecoder, DCDiscriminator, DCEncoder, init_dcgan_weights
+from genad.models.gan_common import adams, dcgan_init, discriminator_step, weights_frozen
+from genad.nn import DCDecoder, DCDiscriminator, DCEncoder
 from genad.registry import register
 
 
@@ -49,68 +48,26 @@ class Generator(nn.Module):
         return x_hat, z, self.encoder2(x_hat)
 
 
-def discriminator_step(det: Detector, d_real: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
-    """The shared D update of GANomaly and Skip-GANomaly: BCE(real -> 1, fake -> 0).
-
-    `d_real` are D's logits on the real batch (computed with grad); the fake batch is
-    detached. As in the authors' code, D is re-initialised when its loss collapses below
-    1e-5, since a perfect D gives the generator no gradient."""
-    net_d = det.nets_["d"]
-    d_fake, _ = net_d(x_hat.detach())
-    loss = 0.5 * (
-        F.binary_cross_entropy_with_logits(
-            d_real.float(), torch.ones_like(d_real, dtype=torch.float)
-        )
-        + F.binary_cross_entropy_with_logits(
-            d_fake.float(), torch.zeros_like(d_fake, dtype=torch.float)
-        )
-    )
-    det.optimize(loss, "d")
-    overall = loss.detach().float()
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        overall = overall.clone()  # decide on the loss of the whole (all-rank) batch, so that
-        dist.all_reduce(overall)  # every rank re-initialises D together or none does
-        overall /= dist.get_world_size()
-    if overall.item() < 1e-5:
-        net_d.apply(init_dcgan_weights)
-    return loss.detach()
-
-
-def frozen(net: nn.Module, flag: bool = True) -> None:
-    """Stop (or restart) weight gradients of `net`: the G update backpropagates *through* D
-    but has no use for D's own weight gradients, which would cost a third of the step."""
-    for p in net.parameters():
-        p.requires_grad_(not flag)
-
-
 @register("ganomaly")
 class GANomaly(Detector):
     Config = GANomalyConfig
 
     def build(self, channels: int) -> dict[str, nn.Module]:
         c = self.config
-        nets = {
+        return dcgan_init({
             "g": Generator(c.image_size, channels, c.latent, c.width),
             "d": DCDiscriminator(c.image_size, channels, c.width),
-        }
-        for net in nets.values():
-            net.apply(init_dcgan_weights)
-        return nets
+        })
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        c = self.config
-        return {
-            k: torch.optim.Adam(n.parameters(), c.lr, betas=(c.beta1, 0.999))
-            for k, n in self.nets_.items()
-        }
+        return adams(self.nets_, self.config.lr, (self.config.beta1, 0.999))
 
     def train_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         c, g, d = self.config, self.nets_["g"], self.nets_["d"]
         x_hat, z, z_hat = g(x)
         d_real, f_real = d(x)  # one pass over the real batch serves both updates
-        frozen(d)
-        _, f_fake = d(x_hat)
-        frozen(d, False)
+        with weights_frozen(d):
+            _, f_fake = d(x_hat)
         adv = (f_real.detach().float() - f_fake.float()).pow(2).mean()
         con = (x - x_hat.float()).abs().mean()
         enc = (z.float() - z_hat.float()).pow(2).mean()

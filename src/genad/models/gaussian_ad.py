@@ -35,38 +35,13 @@ import torch
 from torch import nn
 
 from genad.errors import ConfigError, DataError
-from genad.models.ae import AEConfig
-from genad.models.codes import CodeDetector, FittedState
+from genad.models.codes import CodeDetector, CodeDetectorConfig, FittedState
+from genad.nn.density import ledoit_wolf, mahalanobis
 from genad.registry import register
 
 
-def ledoit_wolf(x: np.ndarray) -> tuple[np.ndarray, float]:
-    """Ledoit-Wolf shrinkage covariance of samples x (N, D), in float64 (Ledoit & Wolf 2004,
-    "A well-conditioned estimator for large-dimensional covariance matrices", as scikit-learn's
-    `ledoit_wolf`): (1 - s) * S + s * mu * I with S the (biased, 1/N) sample covariance,
-    mu = trace(S) / D and the shrinkage s estimated from the data. Returns (cov, s)."""
-    x = np.asarray(x, dtype=np.float64)
-    n, d = x.shape
-    x = x - x.mean(0)
-    s = x.T @ x / n
-    mu = np.trace(s) / d
-    x2 = x**2
-    # beta: the estimated variance of S's entries; delta: the squared distance of S to mu * I
-    beta = ((x2.T @ x2).sum() / n - (s**2).sum()) / (n * d)
-    delta = ((s - mu * np.eye(d)) ** 2).sum() / d
-    beta = min(beta, delta)  # the shrinkage is at most 1
-    shrink = 0.0 if beta == 0 else beta / delta
-    return (1 - shrink) * s + shrink * mu * np.eye(d), float(shrink)
-
-
-def mahalanobis(x: torch.Tensor, mean: torch.Tensor, precision: torch.Tensor) -> torch.Tensor:
-    """sqrt((x - mean)^T P (x - mean)) for each row of x (B, D) -> (B,)."""
-    d = x - mean
-    return torch.einsum("bi,ij,bj->b", d, precision, d).clamp_min(0).sqrt()
-
-
 @dataclass
-class GaussianADConfig(AEConfig):
+class GaussianADConfig(CodeDetectorConfig):
     backbone: str = "ae"  # "ae" (trained here) or a TorchScript file (module doc)
     layers: list[str] = field(default_factory=list)  # TorchScript children giving the levels
 
@@ -158,10 +133,10 @@ class GaussianAD(CodeDetector):
         )
 
     # ---- save / load ------------------------------------------------------------------------
-    def extra_state(self) -> dict[str, Any]:
+    def fitted_state(self) -> dict[str, Any]:
         return {} if self._own_backbone else {"backbone_sha256": self.backbone_sha256_}
 
-    def load_extra_state(self, state: dict[str, Any]) -> None:
+    def load_fitted_state(self, state: dict[str, Any]) -> None:
         saved = state.get("backbone_sha256")
         if saved is not None and saved != self.backbone_sha256_:
             raise DataError(

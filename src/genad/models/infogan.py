@@ -48,7 +48,6 @@ argmax index per categorical code, mean per continuous code), `code_specs`, `tra
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,10 +57,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from genad.errors import ConfigError
-from genad.models.adversarial import bce, weights_frozen
 from genad.models.base import Detector, DetectorConfig
+from genad.models.gan_common import bce, weights_frozen
 from genad.models.generative import LatentModel
 from genad.nn import DCDecoder, DCDiscriminator, init_dcgan_weights
+from genad.nn.density import GaussianModel
 from genad.nn.style import ProgressiveDiscriminator, StyleGenerator, growth_schedule
 from genad.registry import register
 
@@ -251,18 +251,15 @@ class _InfoGANBase(LatentModel, Detector):
     def _generate(self, z: torch.Tensor, code: torch.Tensor, noise: bool = True) -> torch.Tensor:
         return self.nets_["g"](torch.cat([z, code], dim=1))
 
-    def _real(self, x: torch.Tensor) -> torch.Tensor:
-        """The real batch as D sees it at the current resolution."""
-        return x
-
-    def _d_regulariser(self, x: torch.Tensor) -> torch.Tensor | None:
+    def _d_regulariser(self, real: torch.Tensor) -> torch.Tensor | None:
         return None
 
-    def train_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def train_step(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One D-and-Q update, then one G update; `real` is the batch of real images as D
+        sees them."""
         c = self.config
         d, q = self.nets_["d"], self.nets_["q"]
-        real = self._real(x)
-        z, code, idx, cont = self._draw(len(x), x.device)
+        z, code, idx, cont = self._draw(len(real), real.device)
         fake = self._generate(z, code)
         # D and Q: real/fake BCE on detached fakes, plus L_info on those fakes
         d_real, _ = d(real)
@@ -303,7 +300,7 @@ class _InfoGANBase(LatentModel, Detector):
         kind = self.config.score_kind
         if kind == "inversion":
             return
-        feats = self._batched(x, lambda b: self._features(b, kind)).double().numpy()
+        feats = self.evaluate_batches(x, lambda b: self._features(b, kind)).double().numpy()
         self.nets_["gauss"].fit_(feats)
 
     # ---- anomaly scores ---------------------------------------------------------------------
@@ -369,18 +366,18 @@ class _InfoGANBase(LatentModel, Detector):
     def decode(self, latent: Any) -> np.ndarray:
         """(N, C, S, S) images in [-1, 1] of latent vectors (see `sample_latent`); no noise
         inputs, so the same latent always gives the same image."""
-        self._check_fitted()
+        self.check_fitted()
         lat = torch.as_tensor(np.asarray(latent, dtype=np.float32)).reshape(-1, self.latent_dim)
         nz = self.config.noise_dim
-        return self._batched(
+        return self.evaluate_batches(
             lat, lambda b: self._generate(b[:, :nz], b[:, nz:], noise=False).clamp(-1, 1)
         ).numpy()
 
     def encode(self, data: Any) -> np.ndarray:
         """(N, n_codes) Q's estimate of each code: the category index of each categorical code,
         then the mean of each continuous code."""
-        self._check_fitted()
-        return self._batched(self._prepare(data), self._q_codes).numpy()
+        self.check_fitted()
+        return self.evaluate_batches(self.prepare(data), self._q_codes).numpy()
 
 
 def _feature_dim(d: nn.Module, channels: int, size: int) -> int:
@@ -391,30 +388,6 @@ def _feature_dim(d: nn.Module, channels: int, size: int) -> int:
         n = d(torch.zeros(1, channels, size, size))[1][0].numel()
     d.train(was)
     return n
-
-
-class GaussianModel(nn.Module):
-    """A Gaussian fitted to feature vectors, its covariance shrunk by Ledoit-Wolf; forward
-    gives the Mahalanobis distance."""
-
-    def __init__(self, dim: int) -> None:
-        super().__init__()
-        self.register_buffer("mean", torch.zeros(dim, dtype=torch.float64))
-        self.register_buffer("precision", torch.eye(dim, dtype=torch.float64))
-
-    def fit_(self, feats: np.ndarray) -> GaussianModel:
-        """Fit mean and precision to `feats` (N, dim) in place; returns self."""
-        from genad.models.gaussian_ad import ledoit_wolf
-
-        cov, _ = ledoit_wolf(feats)
-        self.mean.copy_(torch.from_numpy(np.asarray(feats, dtype=np.float64).mean(0)))
-        self.precision.copy_(torch.from_numpy(np.linalg.pinv(cov, hermitian=True)))
-        return self
-
-    def forward(self, f: torch.Tensor) -> torch.Tensor:
-        from genad.models.gaussian_ad import mahalanobis
-
-        return mahalanobis(f.double(), self.mean, self.precision)
 
 
 @register("infogan")
@@ -452,27 +425,33 @@ class MSInfoGAN(_InfoGANBase):
     def _generate(self, z: torch.Tensor, code: torch.Tensor, noise: bool = True) -> torch.Tensor:
         return self.nets_["g"](z, code, noise=noise)
 
-    def _total_steps(self) -> int:
-        world = int(os.environ.get("WORLD_SIZE", "1"))
-        n = getattr(self, "n_train_", 0)
-        return self.config.epochs * ((n // world) // self.config.batch_size)
-
     def _set_growth(self, stage: int, alpha: float) -> None:
         for net in (self.nets_["g"], self.nets_["d"]):
             net.stage.fill_(stage)
             net.alpha.fill_(alpha)
 
-    def _real(self, x: torch.Tensor) -> torch.Tensor:
+    def train_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        stage, alpha = self._advance_growth()  # counts this step: R1's interval sees the count
+        return super().train_step(self._real_at(x, stage, alpha))
+
+    def _advance_growth(self) -> tuple[int, float]:
+        """Set the networks' resolution for this training step from the growth schedule and
+        count the step (g.steps_done, saved with G); returns (stage, alpha)."""
         g = self.nets_["g"]
         n = g.n_blocks
         if self.config.grow:
-            stage, alpha = growth_schedule(int(g.steps_done), self._total_steps(), n,
+            # total_steps_: set by the engine before the first step
+            stage, alpha = growth_schedule(int(g.steps_done), self.total_steps_, n,
                                            self.config.final_share)
         else:
             stage, alpha = n - 1, 1.0
         self._set_growth(stage, alpha)
         g.steps_done += 1
-        factor = 2 ** (n - 1 - stage)
+        return stage, alpha
+
+    def _real_at(self, x: torch.Tensor, stage: int, alpha: float) -> torch.Tensor:
+        """The real batch x as D sees it at growth `stage`, faded in by `alpha`."""
+        factor = 2 ** (self.nets_["g"].n_blocks - 1 - stage)
         real = F.avg_pool2d(x, factor) if factor > 1 else x
         if alpha < 1:  # fade the reals as the networks fade (ProGAN Sec. A.1)
             low = F.interpolate(F.avg_pool2d(real, 2), scale_factor=2, mode="nearest")

@@ -21,9 +21,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from genad.models.adversarial import adams, bce, dcgan_init, weights_frozen
 from genad.models.base import Detector, DetectorConfig
-from genad.models.ganomaly import discriminator_step
+from genad.models.gan_common import adams, bce, dcgan_init, discriminator_step, weights_frozen
 from genad.nn import DCDiscriminator
 from genad.nn.gan import DCAutoencoder, LatentDiscriminator
 from genad.registry import register

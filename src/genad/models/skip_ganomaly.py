@@ -12,12 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from genad.models.base import Detector, DetectorConfig
-from genad.models.ganomaly import discriminator_step, frozen
-from genad.nn import DCDiscriminator, UNet, init_dcgan_weights
+from genad.models.gan_common import adams, bce, dcgan_init, discriminator_step, weights_frozen
+from genad.nn import DCDiscriminator, UNet
 from genad.registry import register
 
 
@@ -38,31 +37,21 @@ class SkipGANomaly(Detector):
 
     def build(self, channels: int) -> dict[str, nn.Module]:
         c = self.config
-        nets = {
+        return dcgan_init({
             "g": UNet(c.image_size, channels, c.width),
             "d": DCDiscriminator(c.image_size, channels, c.width),
-        }
-        for net in nets.values():
-            net.apply(init_dcgan_weights)
-        return nets
+        })
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        c = self.config
-        return {
-            k: torch.optim.Adam(n.parameters(), c.lr, betas=(c.beta1, 0.999))
-            for k, n in self.nets_.items()
-        }
+        return adams(self.nets_, self.config.lr, (self.config.beta1, 0.999))
 
     def train_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         c, g, d = self.config, self.nets_["g"], self.nets_["d"]
         x_hat = g(x)
         d_real, f_real = d(x)
-        frozen(d)
-        d_fake, f_fake = d(x_hat)
-        frozen(d, False)
-        adv = F.binary_cross_entropy_with_logits(
-            d_fake.float(), torch.ones_like(d_fake, dtype=torch.float)
-        )
+        with weights_frozen(d):
+            d_fake, f_fake = d(x_hat)
+        adv = bce(d_fake, True)
         con = (x - x_hat.float()).abs().mean()
         lat = (f_real.detach().float() - f_fake.float()).pow(2).mean()
         self.optimize(c.w_adv * adv + c.w_con * con + c.w_lat * lat, "g")

@@ -45,7 +45,7 @@ from torch import nn
 
 from genad.errors import ConfigError
 from genad.models.base import Detector, DetectorConfig
-from genad.models.ganomaly import frozen
+from genad.models.gan_common import weights_frozen
 from genad.models.generative import LatentModel
 from genad.nn import DCDecoder, DCEncoder
 from genad.registry import register
@@ -238,15 +238,15 @@ class VAE(LatentModel, Detector):
     # ---- disentanglement API -------------------------------------------------------------------
     def encode(self, data: Any) -> np.ndarray:
         """(N, latent) float32 posterior means of images (anything decision_function takes)."""
-        self._check_fitted()
-        mu = self._batched(self._prepare(data), lambda b: self._posterior(b)[0])
+        self.check_fitted()
+        mu = self.evaluate_batches(self.prepare(data), lambda b: self._posterior(b)[0])
         return mu.numpy()
 
     def decode(self, z: Any) -> np.ndarray:
         """(N, C, S, S) float32 decoder means in [-1, 1] of codes z (N, latent)."""
-        self._check_fitted()
+        self.check_fitted()
         z = torch.as_tensor(z, dtype=torch.float32).reshape(-1, self.config.latent)
-        return self._batched(z, lambda b: torch.sigmoid(self._logits(b)) * 2 - 1).numpy()
+        return self.evaluate_batches(z, lambda b: torch.sigmoid(self._logits(b)) * 2 - 1).numpy()
 
     @property
     def latent_dim(self) -> int:
@@ -318,9 +318,8 @@ class FactorVAE(VAE):
     def _regulariser(
         self, z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, kl: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        frozen(self.nets_["d"])
-        tc = self.nets_["d"](z).float().mean()
-        frozen(self.nets_["d"], False)
+        with weights_frozen(self.nets_["d"]):
+            tc = self.nets_["d"](z).float().mean()
         return kl + self.config.gamma * tc, {"tc": tc}
 
     def train_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -84,6 +84,18 @@ class DCDiscriminator(nn.Module):
         return self.classifier(f).flatten(), f
 
 
+def conv_autoencoder(size: int, channels: int, latent: int, width: int = 64) -> nn.Sequential:
+    """DCEncoder -> (B, latent, 1, 1) -> DCDecoder, DCGAN-initialised: (B, C, S, S) ->
+    (B, C, S, S) in [-1, 1] through a `latent`-wide bottleneck; net[0] is the encoder."""
+    net = nn.Sequential(
+        DCEncoder(size, channels, latent, width),
+        nn.Unflatten(1, (latent, 1, 1)),
+        DCDecoder(size, channels, latent, width),
+    )
+    net.apply(init_dcgan_weights)
+    return net
+
+
 def init_dcgan_weights(m: nn.Module) -> None:
     """DCGAN initialisation: conv weights N(0, 0.02), BatchNorm weights N(1, 0.02), bias 0."""
     if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):

@@ -1,7 +1,10 @@
-"""Loss pieces shared by the GAN-based detectors of the zoo (AnoGAN, f-AnoGAN, EGBAD, ALOCC,
-OCGAN): BCE against a constant label, one Adam per network, the WGAN-GP gradient penalty, and
-a context that freezes networks' weights, and the generator-then-discriminator update that
-AnoGAN and ALOCC share (built on GANomaly's `discriminator_step` and `frozen`).
+"""Pieces the GAN-based models share (GANomaly, Skip-GANomaly, AnoGAN, f-AnoGAN, EGBAD, ALOCC,
+OCGAN, the InfoGAN family, FactorVAE's discriminator): BCE against a constant label, DCGAN
+initialisation, one Adam per network, freezing a network's weights while gradients flow
+through it, GANomaly's discriminator update, the WGAN-GP gradient penalty and the
+generator-then-discriminator update of AnoGAN and ALOCC.
+
+Not a model: it registers nothing, so every model module may import it.
 """
 
 from __future__ import annotations
@@ -13,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genad.models.ganomaly import discriminator_step, frozen
 from genad.nn import init_dcgan_weights
+from genad.trainable import Trainable
 
 
 def bce(logits: torch.Tensor, real: bool) -> torch.Tensor:
@@ -25,7 +28,7 @@ def bce(logits: torch.Tensor, real: bool) -> torch.Tensor:
 
 
 def dcgan_init(nets: dict[str, nn.Module]) -> dict[str, nn.Module]:
-    """Apply DCGAN's initialisation to every network; returns `nets`."""
+    """Apply DCGAN's initialisation to every network, in order; returns `nets`."""
     for net in nets.values():
         net.apply(init_dcgan_weights)
     return nets
@@ -34,6 +37,13 @@ def dcgan_init(nets: dict[str, nn.Module]) -> dict[str, nn.Module]:
 def adams(nets: dict[str, nn.Module], lr: float, betas: tuple[float, float]) -> dict:
     """One Adam optimiser per network, under the network's own name."""
     return {k: torch.optim.Adam(n.parameters(), lr, betas=betas) for k, n in nets.items()}
+
+
+def frozen(net: nn.Module, flag: bool = True) -> None:
+    """Stop (or restart) weight gradients of `net`: the G update backpropagates *through* D
+    but has no use for D's own weight gradients, which would cost a third of the step."""
+    for p in net.parameters():
+        p.requires_grad_(not flag)
 
 
 @contextlib.contextmanager
@@ -48,6 +58,24 @@ def weights_frozen(*nets: nn.Module) -> Iterator[None]:
             frozen(net, False)
 
 
+def discriminator_step(det: Trainable, d_real: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+    """GANomaly's D update, BCE(real -> 1, fake -> 0), on optimiser "d" of `det` (a Trainable
+    whose D is det.nets_["d"]). Returns the loss, detached.
+
+    `d_real` are D's logits on the real batch (computed with grad); the fake batch is
+    detached. As in the authors' code, D is re-initialised when its loss collapses below
+    1e-5, since a perfect D gives the generator no gradient."""
+    net_d = det.nets_["d"]
+    d_fake, _ = net_d(x_hat.detach())
+    loss = 0.5 * (bce(d_real, True) + bce(d_fake, False))
+    det.optimize(loss, "d")
+    # decide on the loss of the whole (all-rank) batch, so that under DDP every rank
+    # re-initialises D together or none does
+    if det.world_mean(loss.detach().float()).item() < 1e-5:
+        net_d.apply(init_dcgan_weights)
+    return loss.detach()
+
+
 def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     """WGAN-GP penalty E[(||grad_x D(x_mix)||_2 - 1)^2] at random points x_mix on the lines
     between real and fake samples (Gulrajani et al. 2017, Eq. 3 and Algorithm 1). `critic`
@@ -60,10 +88,11 @@ def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) 
 
 
 def generator_step(
-    det, x: torch.Tensor, fake: torch.Tensor, extra: torch.Tensor | float = 0.0, opt: str = "g"
+    det: Trainable, x: torch.Tensor, fake: torch.Tensor, extra: torch.Tensor | float = 0.0,
+    opt: str = "g",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One non-saturating generator update, BCE(D(fake), real) + `extra` on optimiser `opt`,
-    then GANomaly's D update on (x, fake) with D = det.nets_["d"]. Returns (adv, loss_d)."""
+    then `discriminator_step` on (x, fake) with D = det.nets_["d"]. Returns (adv, loss_d)."""
     d = det.nets_["d"]
     d_real, _ = d(x)  # one pass over the real batch serves the D update
     with weights_frozen(d):

@@ -1,0 +1,217 @@
+"""What every trained thing in genad is: a `Trainable`.
+
+Detectors, the content-transfer model, the attribute classifier, the probes and autoencoder
+pre-training all subclass it, so that each is built, trained by the one engine (`train.fit`:
+progress, metrics.jsonl, checkpoints, resume, DDP, bf16), evaluated in no-grad batches and
+saved / loaded (safetensors + JSON, classes found through the registry) the same way.
+
+A subclass declares `Config` (a dataclass subclassing `TrainableConfig`, paper defaults) and
+provides
+    build(channels)   -> dict of nn.Modules (the networks), on the CPU
+    optimizers()      -> dict of torch optimizers over self.nets_
+    train_step(batch) -> dict of losses to log; batch is what the engine cut from the data
+and calls, inside train_step,
+    optimize(loss, opt)   zero, backward, (DDP: gradients averaged by the engine), step
+    world_mean(t)         the mean of a tensor over DDP ranks (t itself in one process)
+The engine sets `steps_per_epoch_` and `total_steps_` before the first step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from genad import io, train
+from genad.data.base import DEFAULT_SIZE
+from genad.errors import ConfigError, DataError, NotFittedError
+
+
+def is_network_size(n: int) -> bool:
+    """Whether the networks can run at n x n: a power of two, at least 8."""
+    return n >= 8 and not n & (n - 1)
+
+
+@dataclass
+class TrainableConfig:
+    """Settings every trainable shares. Model configs subclass this and add their own."""
+
+    image_size: int = DEFAULT_SIZE  # networks run at this size; inputs are resized to it
+    epochs: int = 15
+    batch_size: int = 64
+    seed: int = 0
+    device: str = "auto"  # "auto" = CUDA when present, else CPU
+    eval_batch_size: int = 256  # images per no-grad batch when scoring, encoding, decoding
+
+    def __post_init__(self) -> None:
+        if not is_network_size(self.image_size):
+            raise ConfigError(f"image_size must be a power of two >= 8, got {self.image_size}")
+        if self.epochs < 0 or self.batch_size < 1 or self.eval_batch_size < 1:
+            raise ConfigError("epochs must be >= 0, batch_size and eval_batch_size >= 1")
+
+
+class Trainable(ABC):
+    """Networks, their optimisers and one training step; the engine does the rest."""
+
+    name: ClassVar[str] = ""  # set by registry.register
+    Config: ClassVar[type[TrainableConfig]] = TrainableConfig
+
+    def __init__(self, **params: Any) -> None:
+        try:
+            self.config = self.Config(**params)
+        except TypeError as e:
+            known = ", ".join(f.name for f in dataclasses.fields(self.Config))
+            raise ConfigError(f"{self.name}: {e}. Known parameters: {known}") from None
+
+    # ---- hooks for subclasses -------------------------------------------------------------
+    @abstractmethod
+    def build(self, channels: int) -> dict[str, nn.Module]: ...
+
+    @abstractmethod
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]: ...
+
+    @abstractmethod
+    def train_step(self, batch: Any) -> dict[str, Any]: ...
+
+    def extra_state(self) -> dict[str, Any]:
+        """Fitted values beyond the networks' weights (JSON-able), saved in model.json."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore what `extra_state` returned."""
+
+    def extra_tensors(self) -> dict[str, torch.Tensor]:
+        """Fitted arrays beyond the networks' weights, saved in model.safetensors."""
+        return {}
+
+    def load_extra_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Restore what `extra_tensors` returned."""
+
+    # ---- set-up and training ----------------------------------------------------------------
+    def setup(self, channels: int) -> None:
+        """Seed, pick the device, build the networks on it and their optimisers."""
+        self.channels_ = int(channels)
+        train.seed_everything(self.config.seed)
+        self.device_ = train.pick_device(self.config.device)
+        self.nets_ = {k: v.to(self.device_) for k, v in self.build(self.channels_).items()}
+        self.optimizers_ = self.optimizers()
+
+    def train(
+        self,
+        data: torch.Tensor | tuple[torch.Tensor, ...],
+        *,
+        run_dir: str | Path | None = None,
+        resume: bool = False,
+        quiet: bool = True,
+        on_epoch_end: Callable[[int, Any], dict | None] | None = None,
+    ) -> list[dict]:
+        """Run the engine for `config.epochs` on `data` (a tensor, or tensors of equal length
+        cut into batches together) after `setup`; stores and returns the per-epoch metrics."""
+        self.history_ = (
+            train.fit(self, data, run_dir=run_dir, resume=resume, quiet=quiet,
+                      on_epoch_end=on_epoch_end)
+            if self.config.epochs > 0 else []
+        )
+        return self.history_
+
+    # ---- helpers for train_step (the engine installs the DDP parts) -------------------------
+    _grad_hook: Callable[[list[torch.Tensor]], None] | None = None
+    _mean_hook: Callable[[torch.Tensor], torch.Tensor] | None = None
+
+    def optimize(self, loss: torch.Tensor, opt: str, clip: float | None = None) -> None:
+        """Zero, backward, average gradients over DDP ranks, clip (if asked), step."""
+        o = self.optimizers_[opt]
+        o.zero_grad(set_to_none=True)
+        loss.backward()
+        params = [p for g in o.param_groups for p in g["params"]]
+        if self._grad_hook is not None:
+            self._grad_hook(params)
+        if clip is not None:
+            nn.utils.clip_grad_norm_(params, clip)
+        o.step()
+
+    def world_mean(self, t: torch.Tensor) -> torch.Tensor:
+        """Mean of `t` over the DDP ranks (a decision every rank must take alike)."""
+        return t if self._mean_hook is None else self._mean_hook(t)
+
+    # ---- evaluation -------------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate_batches(
+        self, x: torch.Tensor, fn: Callable[[torch.Tensor], torch.Tensor | None]
+    ) -> torch.Tensor | None:
+        """`fn` over `x` in no-grad batches of `eval_batch_size` on the model's device, the
+        networks in eval mode; float32 results concatenated on the CPU (None if fn gives
+        None)."""
+        self.check_fitted()
+        for net in self.nets_.values():
+            net.eval()
+        outs = []
+        bs = self.config.eval_batch_size
+        for i in range(0, len(x), bs):
+            out = fn(x[i : i + bs].to(self.device_))
+            if out is None:
+                return None
+            outs.append(out.float().cpu())
+        return torch.cat(outs) if outs else torch.empty(0)
+
+    def check_fitted(self) -> None:
+        if not hasattr(self, "nets_"):
+            raise NotFittedError(f"this {self.name} is not fitted: call fit() or genad.load()")
+
+    # ---- save / load ------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write `model.safetensors` (weights + fitted arrays) and `model.json` (name, config,
+        fitted values, versions) to folder `path`; returns the folder."""
+        self.check_fitted()
+        tensors = {
+            f"{name}.{k}": v for name, net in self.nets_.items()
+            for k, v in net.state_dict().items()
+        }
+        tensors.update(self.extra_tensors())
+        meta = {"model": self.name, "config": self.config_dict(), "channels": self.channels_,
+                "extra": self.extra_state()}
+        return io.save_model(Path(path), tensors, meta)
+
+    @classmethod
+    def from_saved(cls, meta: dict[str, Any], tensors: dict[str, torch.Tensor],
+                   device: str | None = None) -> Trainable:
+        """The fitted model that `save` wrote (meta = model.json, tensors = its weights)."""
+        config = dict(meta["config"])
+        if device is not None:
+            config["device"] = device
+        model = cls(**config)
+        model.channels_ = int(meta["channels"])
+        model.device_ = train.pick_device(model.config.device)
+        nets = model.build(model.channels_)
+        for name, net in nets.items():
+            state = {k[len(name) + 1 :]: v for k, v in tensors.items()
+                     if k.startswith(name + ".")}
+            try:
+                net.load_state_dict(state)
+            except RuntimeError as e:
+                raise DataError(f"the saved weights of {name} do not fit {cls.name}'s "
+                                f"networks: {str(e).splitlines()[0]}") from None
+            net.to(model.device_).eval()
+        model.nets_ = nets
+        model.load_extra_tensors(tensors)
+        model.load_extra_state(meta.get("extra") or {})
+        return model
+
+    # ---- parameters -------------------------------------------------------------------------
+    def config_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(dataclasses.asdict(self.config)))
+
+    def __repr__(self) -> str:
+        changed = {
+            f.name: getattr(self.config, f.name)
+            for f in dataclasses.fields(self.config)
+            if getattr(self.config, f.name) != f.default
+        }
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in changed.items())})"

@@ -1,0 +1,89 @@
+"""Run folders: every command's folder has one layout, and every command resumes after
+kill -9 (genad.experiment.RunFolder)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from genad.errors import ConfigError
+from genad.experiment import RunFolder
+
+TINY = ["--quiet", "--image-size", "16", "--param", "width=8", "--batch-size", "16",
+        "--epochs", "6"]
+COMMANDS = {
+    "train": ["train", "ae", "--cls", "3"],
+    "disentangle": ["disentangle", "beta-vae", "--data", "digits", "--budget", "smoke"],
+    "transfer": ["transfer"],
+}
+
+
+def _genad(args: list[str], env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "genad", *args], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _epochs(out: Path) -> list[int]:
+    return [json.loads(ln)["epoch"] for ln in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_command_resumes_after_kill_and_leaves_one_layout(command, tmp_path) -> None:
+    import os
+
+    env = dict(os.environ, GENAD_CACHE=str(tmp_path / "cache"), OMP_NUM_THREADS="1")
+    out = tmp_path / "run"
+    args = [*COMMANDS[command], "--out", str(out), *TINY]
+    proc = _genad(args, env)
+    deadline = time.time() + 120
+    while not list(out.glob("checkpoint-*.json")) and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert 1 <= len(_epochs(out)) < 6, "the kill came after training had finished"
+    assert not (out / "result.json").exists()
+
+    resumed = _genad([*args, "--resume"], env)
+    _, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    assert _epochs(out) == [1, 2, 3, 4, 5, 6]  # earlier epochs kept, none repeated
+    names = {p.name for p in out.iterdir()}
+    assert {"config.json", "metrics.jsonl", "model.json", "model.safetensors",
+            "result.json"} <= names
+    assert not [n for n in names if n.startswith("checkpoint-") or n.endswith(".tmp")]
+    config = json.loads((out / "config.json").read_text())
+    assert {"model", "params", "seed", "versions"} <= set(config)
+    assert config["params"]["epochs"] == 6 and config["params"]["image_size"] == 16
+
+
+def test_a_finished_run_is_refused_unless_overwritten(tmp_path) -> None:
+    folder = RunFolder(tmp_path / "r")
+    folder.write_config({"model": "ae", "params": {"epochs": 1}})
+    mine = folder.path / "notes.txt"
+    mine.write_text("the user's own file")
+    folder.finish({"auroc": 0.5})
+    with pytest.raises(ConfigError, match="finished run"):
+        RunFolder(tmp_path / "r")
+    RunFolder(tmp_path / "r", overwrite=True)
+    assert not (tmp_path / "r" / "result.json").exists()
+    assert mine.read_text() == "the user's own file"  # only genad's files are removed
+
+
+def test_resume_with_other_settings_is_refused(tmp_path) -> None:
+    RunFolder(tmp_path / "r").write_config({"model": "ae", "params": {"epochs": 3}})
+    again = RunFolder(tmp_path / "r", resume=True)
+    again.write_config({"model": "ae", "params": {"epochs": 3}})  # the same: fine
+    with pytest.raises(ConfigError, match="params differ"):
+        again.write_config({"model": "ae", "params": {"epochs": 4}})
+
+
+def test_out_that_is_a_file_is_refused(tmp_path) -> None:
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(ConfigError, match="is a file"):
+        RunFolder(tmp_path / "f")
