@@ -21,7 +21,7 @@ from sklearn.ensemble import IsolationForest
 from sklearn.svm import OneClassSVM
 
 from genad.errors import ConfigError
-from genad.models.codes import CodeDetector, CodeDetectorConfig
+from genad.models.codes import AEConfig, CodeDetector
 from genad.registry import register
 
 
@@ -36,7 +36,7 @@ def rbf_decision(
 
 
 @dataclass
-class OCSVMCodesConfig(CodeDetectorConfig):
+class OCSVMCodesConfig(AEConfig):
     nu: float = 0.1  # upper bound on the share of outliers; genad's choice: on the digits
     # (leave-one-out, digits 3 and 7) 0.1 ranked better than scikit-learn's default 0.5
     standardize: bool = True  # z-score each code dimension (training mean / s.d.) first: on
@@ -113,7 +113,7 @@ def isolation_score(
 
 
 @dataclass
-class IForestCodesConfig(CodeDetectorConfig):
+class IForestCodesConfig(AEConfig):
     n_estimators: int = 100  # t = 100 trees (Liu et al. 2008, Sec. 5)
     max_samples: int = 256  # psi = 256 sub-sample size (Liu et al. 2008, Sec. 5)
 

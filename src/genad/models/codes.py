@@ -1,9 +1,10 @@
-"""What the code-based detectors (Gaussian AD, the one-class SVM and the isolation forest on
-codes) share: an autoencoder whose bottleneck codes a classical estimator scores, and the
-fitted estimator's arrays saved as buffers.
+"""The convolutional autoencoder detectors share, and what the code-based detectors (Gaussian
+AD, the one-class SVM and the isolation forest on codes) add to it: a classical estimator on
+its bottleneck codes, the fitted estimator's arrays saved as buffers.
 
-`CodeDetector` trains the `ae` detector's autoencoder (genad.nn.conv_autoencoder, mean squared
-reconstruction error, Adam) with the engine on the normal images; after training
+`ConvAutoencoder` is the autoencoder (genad.nn.conv_autoencoder, mean squared reconstruction
+error, Adam) scored by its reconstruction error: the `ae` detector registers it as it is.
+`CodeDetector` trains the same autoencoder with the engine on the normal images; after training
 (`after_training`) a subclass fits its estimator (a Gaussian, a one-class SVM, an isolation
 forest) on the codes of the training images and scores codes with it. The fitted estimator
 lives in a `FittedState` net, so it is saved with the weights in safetensors, never pickled.
@@ -26,8 +27,8 @@ from genad.nn import conv_autoencoder
 
 
 @dataclass
-class CodeDetectorConfig(DetectorConfig):
-    """The autoencoder's settings: those of the `ae` detector (genad.models.ae.AEConfig)."""
+class AEConfig(DetectorConfig):
+    """The autoencoder's settings."""
 
     latent: int = 100  # bottleneck width, as GANomaly's (Akcay et al. 2018, Sec. 4.2)
     width: int = 64  # first-stage channels of the DCGAN encoder/decoder (Radford et al. 2016)
@@ -57,22 +58,15 @@ class FittedState(nn.Module):
                 self.register_buffer(name, value.detach().clone())
 
 
-class CodeDetector(Detector):
-    """An autoencoder trained on normal images; an estimator fit on its features scores.
+class ConvAutoencoder(Detector):
+    """A DCGAN autoencoder trained on normal images; score = mean squared reconstruction
+    error, the per-pixel squared error is the anomaly map."""
 
-    `features(x)` gives a list of (B, D_l) float64 tensors, by default one: the bottleneck
-    codes. Subclasses provide `fit_head(levels)` (the training images' features, a list of
-    (N, D_l) float64 arrays; stores what it fits in `self.nets_["head"]`) and
-    `score_features(levels)` ((B,) scores, higher = more anomalous). The score is not a
-    reconstruction error, so there is no pixel map."""
+    Config = AEConfig
 
-    Config = CodeDetectorConfig
-
-    # ---- the autoencoder, trained as the `ae` detector's ------------------------------------
     def build(self, channels: int) -> dict[str, nn.Module]:
         c = self.config
-        return {"ae": conv_autoencoder(c.image_size, channels, c.latent, c.width),
-                "head": FittedState()}
+        return {"ae": conv_autoencoder(c.image_size, channels, c.latent, c.width)}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         c = self.config
@@ -83,8 +77,29 @@ class CodeDetector(Detector):
         self.optimize(loss, "ae")
         return {"rec": loss.detach()}
 
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor | None:
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         return self.nets_["ae"](x)
+
+    def pixel_map(self, x: torch.Tensor) -> torch.Tensor | None:
+        return (self.reconstruct(x).float() - x).pow(2).mean(1)  # (B, H, W)
+
+    def score(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pixel_map(x).flatten(1).mean(1)
+
+
+class CodeDetector(ConvAutoencoder):
+    """An autoencoder trained on normal images; an estimator fit on its features scores.
+
+    `features(x)` gives a list of (B, D_l) float64 tensors, by default one: the bottleneck
+    codes. Subclasses provide `fit_head(levels)` (the training images' features, a list of
+    (N, D_l) float64 arrays; stores what it fits in `self.nets_["head"]`) and
+    `score_features(levels)` ((B,) scores, higher = more anomalous). The score is not a
+    reconstruction error, so there is no pixel map."""
+
+    pixel_map = Detector.pixel_map
+
+    def build(self, channels: int) -> dict[str, nn.Module]:
+        return {**super().build(channels), "head": FittedState()}
 
     # ---- the estimator on its features ------------------------------------------------------
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:

@@ -35,13 +35,13 @@ import torch
 from torch import nn
 
 from genad.errors import ConfigError, DataError
-from genad.models.codes import CodeDetector, CodeDetectorConfig, FittedState
+from genad.models.codes import AEConfig, CodeDetector, FittedState
 from genad.nn.density import ledoit_wolf, mahalanobis
 from genad.registry import register
 
 
 @dataclass
-class GaussianADConfig(CodeDetectorConfig):
+class GaussianADConfig(AEConfig):
     backbone: str = "ae"  # "ae" (trained here) or a TorchScript file (module doc)
     layers: list[str] = field(default_factory=list)  # TorchScript children giving the levels
 

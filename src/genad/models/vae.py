@@ -43,6 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genad.data.base import DEFAULT_SIZE
 from genad.errors import ConfigError
 from genad.models.base import Detector, DetectorConfig
 from genad.models.gan_common import weights_frozen
@@ -119,7 +120,7 @@ class _VAEBaseConfig(DetectorConfig):
 
 @dataclass
 class VAEConfig(_VAEBaseConfig):
-    image_size: int = 32  # the detectors' shared default (DetectorConfig)
+    image_size: int = DEFAULT_SIZE  # the detectors' shared default, not the family's 64
     latent: int = 10  # as the family (Locatello et al. 2019); on the digits 100 ranked worse
     beta: float = 1.0  # KL weight; 1 = the ELBO (Kingma & Welling 2014)
 
@@ -345,14 +346,9 @@ class BetaTCVAE(VAE):
 
     Config = BetaTCVAEConfig
 
-    def fit(self, data: Any, **kwargs: Any) -> BetaTCVAE:
-        n = len(data)  # the images the engine trains on: all but the calibration share
-        self.dataset_size_ = max(1, n - max(1, int(round(n * self.config.calib_fraction))))
-        return super().fit(data, **kwargs)
-
     def _regulariser(
         self, z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, kl: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        n = getattr(self, "dataset_size_", len(z))
+        n = getattr(self, "n_train_", len(z))  # the images the engine trains on (Detector.fit)
         tc = mws_total_correlation(z, mu, logvar, n).mean()
         return kl + (self.config.beta - 1) * tc, {"tc": tc}
