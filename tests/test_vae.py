@@ -243,7 +243,7 @@ def test_loss_drops_on_shapes(name, shapes32) -> None:
     assert {"recon", "kl"} | extra <= set(last)
     assert all(np.isfinite(v) for v in last.values())
     if name == "beta-tcvae":  # N of the MWS weights: the training images, calibration held out
-        assert det.dataset_size_ == 2000 - 200
+        assert det.n_train_ == 2000 - 200
 
 
 def _position_sprites(n: int, seed: int, size: int) -> genad.data.ImageSet:
