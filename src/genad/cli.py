@@ -218,11 +218,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     console = Console()
     t0 = time.perf_counter()
+    split = experiment.demo_split(args.cls, args.seed)
     console.print(f"[bold]genad demo[/]: bundled digits, leave-one-out (digit {args.cls} "
-                  "anomalous)")
-    split, rows, rep = experiment.demo(args.out, args.cls, args.epochs, args.seed, args.quiet)
-    console.print(f"{len(split.train)} normal training images, {len(split.test)} test images "
-                  f"({int(split.test.labels.sum())} anomalous)")
+                  f"anomalous): {len(split.train)} normal training images, {len(split.test)} "
+                  f"test images ({int(split.test.labels.sum())} anomalous)")
+    rows, rep = experiment.demo(args.out, split, args.epochs, args.seed, args.quiet)
     table = Table(title="Anomaly detection on held-out digits (final model, no test-set tuning)")
     for col in ("model", "AUROC", "AUPRC", "F1 @ threshold", "train s", "train img/s"):
         table.add_column(col, justify="left" if col == "model" else "right")

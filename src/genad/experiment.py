@@ -313,13 +313,17 @@ def scores_text(scored: dict[str, Any], fmt: str = "csv") -> str:
 DEMO_MODELS = ("ae", "ganomaly")
 
 
-def demo(out: str | Path, cls: str = "3", epochs: int = 12, seed: int = 0,
-         quiet: bool = True) -> tuple[Split, list[dict[str, Any]], Path]:
-    """AE and GANomaly on the bundled digits, leave-one-out with digit `cls` anomalous: a run
-    folder each under `out` and a report. Returns (the split, the runs' results, report.md)."""
+def demo_split(cls: str = "3", seed: int = 0) -> Split:
+    """The demo's data: the bundled digits, leave-one-out with digit `cls` anomalous."""
+    return genad.data.load("digits", protocol="leave-one-out", cls=cls, seed=seed)
+
+
+def demo(out: str | Path, split: Split, epochs: int = 12, seed: int = 0,
+         quiet: bool = True) -> tuple[list[dict[str, Any]], Path]:
+    """AE and GANomaly on the demo's `split` (`demo_split`): a run folder each under `out`
+    and a report. Returns (the runs' results, report.md)."""
     from genad import report
 
-    split = genad.data.load("digits", protocol="leave-one-out", cls=cls, seed=seed)
     out = Path(out)
     rows = [run(model, split, params={"epochs": epochs, "seed": seed}, out=out / model,
                 data="digits", quiet=quiet, overwrite=True) for model in DEMO_MODELS]
@@ -330,4 +334,4 @@ def demo(out: str | Path, cls: str = "3", epochs: int = 12, seed: int = 0,
         notes=["Threshold = 99th percentile of held-out normal training scores.",
                "Run folders: " + ", ".join(str(out / m) for m in DEMO_MODELS) + "."],
     )
-    return split, rows, rep
+    return rows, rep
