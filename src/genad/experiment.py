@@ -52,7 +52,8 @@ def is_main_process() -> bool:
 
 # what genad writes into a run folder; --overwrite removes these and nothing else
 OWN_FILES = ("config.json", "metrics.jsonl", "model.json", "model.safetensors", "scores.csv",
-             FINISHED, "report.md", "*.png", "checkpoint-*", "*.tmp")
+             FINISHED, "report.md", "roc.png", "hist.png", "recon.png", "samples.png",
+             "traversals.png", "grid.png", "checkpoint-*", "*.tmp")
 
 
 class RunFolder:
