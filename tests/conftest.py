@@ -1,14 +1,19 @@
-"""Shared test fixtures."""
+"""Shared test fixtures, and helpers that several test modules import from here
+(`from tests.conftest import ...`)."""
 from __future__ import annotations
 
 import pickle
 from collections.abc import Callable
 from pathlib import Path
-from types import MappingProxyType
+from types import MappingProxyType, SimpleNamespace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 import torch
+
+if TYPE_CHECKING:
+    from genad import probe as P
 
 # One intra-op thread: the learning tests' figures were measured so, and GAN training at a
 # test's budget can end in a different place when float sums are split over more threads
@@ -84,3 +89,64 @@ def digits16():
     import genad
 
     return genad.data.load("digits", size=16).images[:64].clone()
+
+
+# ---- threads ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread while a module runs; a module asks for it with
+    `pytestmark = pytest.mark.usefixtures("one_thread")` (see models/test_vae.py)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+# ---- disentanglement: test_probe.py, test_disentangle.py -----------------------------------
+@pytest.fixture(scope="module")
+def shapes_probe(tmp_path_factory) -> P.Probe:
+    """A small shapes probe (3,000 sprites, 16x16, 3 epochs, ~5 s), saved where `probe_for`
+    looks, so that runs in this module load it instead of training the full one."""
+    from genad import probe as P
+    from genad.data import shapes
+
+    cache = tmp_path_factory.mktemp("cache")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("GENAD_CACHE", str(cache))
+    s = shapes.sample(3000, seed=5, size=16)
+    pr = P.train_probe(s.images, P.shapes_targets(s.factors), P.SHAPES_HEADS, 16,
+                       key="shapes", epochs=3)
+    pr.save(P.cache_path("shapes", 16))
+    yield pr
+    mp.undo()
+
+
+# ---- GANs' discriminator step: models/test_gan_common.py, test_train.py (DDP) -------------
+class StubDiscriminator(torch.nn.Module):
+    """Gives fixed fake logits; its conv weights are 5 until something re-initialises it."""
+
+    def __init__(self, fake_logit: float) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 1, 1)
+        torch.nn.init.constant_(self.conv.weight, 5.0)
+        self.fake_logit = fake_logit
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return torch.full((len(x),), self.fake_logit), None
+
+    @property
+    def was_reset(self) -> bool:
+        return not bool(torch.all(self.conv.weight == 5.0))
+
+
+def d_step_resets(real_logit: float, fake_logit: float, world: int = 1) -> bool:
+    """Run GANomaly's discriminator update on fixed logits; did it re-initialise D? With
+    `world` > 1, the loss is averaged over the ranks as the engine does under DDP."""
+    from genad import train
+    from genad.models.gan_common import discriminator_step
+
+    stub = StubDiscriminator(fake_logit)
+    mean = (lambda t: train._world_mean(t, world)) if world > 1 else (lambda t: t)
+    det = SimpleNamespace(nets_={"d": stub}, optimize=lambda loss, opt: None, world_mean=mean)
+    discriminator_step(det, torch.full((4,), real_logit), torch.zeros(4, 1, 8, 8))
+    return stub.was_reset

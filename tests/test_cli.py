@@ -13,7 +13,6 @@ import pytest
 from PIL import Image
 
 from genad.cli import main
-from genad.errors import GenadError
 
 TINY = ["--image-size", "16", "--param", "width=8", "--epochs", "1", "--batch-size", "32"]
 
@@ -133,22 +132,6 @@ def test_bench_writes_a_table_and_resumes(tmp_path: Path, capsys) -> None:
     assert run_cli(*args) == 0  # finished cells are read back, not retrained
     assert (out / "ae" / "1" / "seed0" / "model.safetensors").stat().st_mtime == mtime
     assert list(csv.DictReader((out / "results.csv").open())) == rows
-
-
-def test_summarise_joins_protocol_folders_one_row_per_model(tmp_path: Path) -> None:
-    from genad.bench import bench, summarise
-
-    kw = {"epochs": 1, "width": 8, "batch_size": 32}
-    for name, protocol in (("loo", "leave-one-out"), ("ovr", "one-vs-rest")):
-        bench(["ae"], "digits", protocol=protocol, classes="1,3", seeds=[0], params=kw,
-              out=tmp_path / name, size=16, quiet=True)
-    lines = summarise(tmp_path).read_text().splitlines()
-    assert lines[2] == "| model | digits leave-one-out | digits one-vs-rest | fit_seconds |"
-    rows = {r["cls"]: r["auroc"] for r in csv.DictReader((tmp_path / "ovr/results.csv").open())}
-    ovr_mean = (float(rows["1"]) + float(rows["3"])) / 2
-    assert lines[4].startswith("| ae | ") and f"| {ovr_mean:.3f} |" in lines[4]
-    with pytest.raises(GenadError, match="run the benchmark"):
-        summarise(tmp_path / "loo")
 
 
 def test_bench_over_several_data_sets_writes_a_folder_each_and_a_summary(

@@ -8,7 +8,6 @@ import os
 import socket
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -19,6 +18,7 @@ import genad
 from genad import train
 from genad.errors import ConfigError
 from genad.models.base import Detector
+from tests.conftest import d_step_resets
 
 MODELS = genad.list_models()
 
@@ -227,40 +227,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-class StubDiscriminator(torch.nn.Module):
-    """Gives fixed fake logits; its conv weights are 5 until something re-initialises it."""
-
-    def __init__(self, fake_logit: float) -> None:
-        super().__init__()
-        self.conv = torch.nn.Conv2d(1, 1, 1)
-        torch.nn.init.constant_(self.conv.weight, 5.0)
-        self.fake_logit = fake_logit
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, None]:
-        return torch.full((len(x),), self.fake_logit), None
-
-    @property
-    def was_reset(self) -> bool:
-        return not bool(torch.all(self.conv.weight == 5.0))
-
-
-def d_step_resets(real_logit: float, fake_logit: float, world: int = 1) -> bool:
-    """Run GANomaly's discriminator update on fixed logits; did it re-initialise D? With
-    `world` > 1, the loss is averaged over the ranks as the engine does under DDP."""
-    from genad.models.gan_common import discriminator_step
-
-    stub = StubDiscriminator(fake_logit)
-    mean = (lambda t: train._world_mean(t, world)) if world > 1 else (lambda t: t)
-    det = SimpleNamespace(nets_={"d": stub}, optimize=lambda loss, opt: None, world_mean=mean)
-    discriminator_step(det, torch.full((4,), real_logit), torch.zeros(4, 1, 8, 8))
-    return stub.was_reset
-
-
-def test_discriminator_is_reset_when_its_loss_collapses() -> None:
-    assert d_step_resets(50.0, -50.0)  # D is perfect: loss ~ 0
-    assert not d_step_resets(1.0, -1.0)
 
 
 def _ddp_worker(rank: int, port: int, images: torch.Tensor, out: str) -> None:

@@ -1,7 +1,7 @@
 """The contract every registered Trainable keeps, whatever its kind (detectors, the
 content-transfer model, the attribute classifier, the probes): set up and trained by the one
 engine, unfitted use refused, parameters checked, save -> genad.load gives the same outputs.
-(Detectors' own contract, scores and thresholds, is in test_models.py.)"""
+(Detectors' own contract, scores and thresholds, is in models/test_contract.py.)"""
 
 from __future__ import annotations
 

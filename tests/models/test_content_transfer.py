@@ -1,20 +1,18 @@
-"""Content transfer (Press et al. 2019): losses in closed form, shapes, the zero E2 code of
-domain A, the two-domain data, save/load, the CLI, and a short CPU training whose attribute
+"""Content transfer (Press et al. 2019, models/content_transfer.py): losses in closed form,
+shapes, the zero E2 code of domain A, save/load, and a short CPU training whose attribute
 transfer clearly beats the untrained networks'. Training runs use one CPU thread."""
 
 from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 import genad
-from genad.cli import main
-from genad.data.two_domain import compose, load_folders, load_task, make_task
+from genad.data.two_domain import load_task
 from genad.errors import ConfigError, DataError, NotFittedError
 from genad.models.content_transfer import (
     ContentTransfer,
@@ -24,20 +22,10 @@ from genad.models.content_transfer import (
 )
 from genad.transfer import evaluate, write_grid
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+pytestmark = pytest.mark.usefixtures("one_thread")  # two threads on two shared cores thrash
+
 TINY = {"image_size": 16, "width": 8, "latent_common": 16, "latent_separate": 4,
         "epochs": 1, "batch_size": 16}
-
-
-THREADS = torch.get_num_threads()
-
-
-def setup_module() -> None:
-    torch.set_num_threads(1)  # two threads on two shared cores thrash (see test_vae.py)
-
-
-def teardown_module() -> None:
-    torch.set_num_threads(THREADS)
 
 
 @pytest.fixture(scope="module")
@@ -131,46 +119,6 @@ def test_save_load_round_trip(tiny, task, tmp_path) -> None:
         genad.load(tmp_path / "missing")
 
 
-# ---- data -------------------------------------------------------------------------------------
-def test_two_domain_task_is_disjoint_with_known_ground_truth() -> None:
-    source = genad.data.load("digits", size=16)
-    source.labels = torch.arange(len(source))  # each image's identity
-    for attribute in ("digit", "frame"):
-        t = make_task(source, attribute, seed=1, limit=300)
-        ids = [set(s.labels.tolist()) for s in (t.a, t.test_a, t.b, t.test_b)]
-        assert sum(map(len, ids)) == len(set().union(*ids)) == 300  # disjoint, all used
-        assert torch.equal(t.test_b.images, compose(t.clean, t.layers))
-        assert torch.equal(t.clean, source.images[t.test_b.labels])  # the real images
-        outside = t.test_b.masks.expand_as(t.layers) == 0
-        assert torch.all(t.layers[outside] == 0)  # the attribute stays inside its region
-        assert t.layers.flatten(1).amax(1).min() > 0  # every B image has one
-
-
-def test_folders_as_domains(tmp_path) -> None:
-    from PIL import Image
-
-    rng = np.random.default_rng(0)
-    for name, channels in (("a", 1), ("b", 3)):
-        (tmp_path / name).mkdir()
-        for i in range(6):
-            shape = (20, 20) if channels == 1 else (20, 20, 3)
-            Image.fromarray(rng.integers(0, 255, shape, dtype=np.uint8)).save(
-                tmp_path / name / f"{i}.png")
-    t = load_folders(str(tmp_path / "a"), str(tmp_path / "b"), size=16, test_fraction=0.34)
-    assert t.a.images.shape == (4, 3, 16, 16) and t.test_b.images.shape == (2, 3, 16, 16)
-    assert t.layers is None
-    with pytest.raises(DataError, match="does not exist"):
-        load_folders(str(tmp_path / "none"), str(tmp_path / "b"))
-
-
-def test_real_mnist_task() -> None:
-    path = SHARED / "mnist" / "npz"
-    if not path.exists():
-        pytest.skip(f"real MNIST not present at {path} (see ../shared/data/README.md)")
-    t = load_task(f"mnist:{path}", "digit", size=28, limit=200)
-    assert len(t.a) + len(t.test_a) == 100 and t.test_b.images.shape[1:] == (1, 28, 28)
-
-
 # ---- learning -----------------------------------------------------------------------------------
 def test_short_training_transfers_the_attribute(task, tmp_path) -> None:
     from genad.transfer import AttributeClassifier
@@ -186,31 +134,3 @@ def test_short_training_transfers_the_attribute(task, tmp_path) -> None:
     assert got["cycle_mae"] < base["cycle_mae"]
     path = write_grid(trained, task.test_a.images[:3], task.test_b.images[:2], tmp_path / "g.png")
     assert path.stat().st_size > 1000
-
-
-# ---- CLI ----------------------------------------------------------------------------------------
-def test_cli_trains_evaluates_and_applies(tmp_path, capsys) -> None:
-    from PIL import Image
-
-    run = tmp_path / "run"
-    tiny = ["--image-size", "16", "--epochs", "1", "--param", "width=8", "--quiet"]
-    assert main(["transfer", "--attribute", "frame", "--limit", "120", "--out", str(run),
-                 "--eval", *tiny]) == 0
-    out = capsys.readouterr().out
-    assert "untrained" in out and "add_has_attribute=" in out
-    metrics = json.loads((run / "result.json").read_text())
-    assert {"trained", "untrained"} <= set(metrics)
-    assert (run / "grid.png").is_file() and (run / "model.safetensors").is_file()
-    pics = tmp_path / "pics"
-    pics.mkdir()
-    for i, img in enumerate(genad.data.load("digits", size=16).images[:2]):
-        Image.fromarray(img[0].numpy()).save(pics / f"d{i}.png")
-    assert main(["transfer", "--apply", "add", "--model", str(run), "--images", str(pics),
-                 "--donors", str(pics / "d0.png"), "--out", str(tmp_path / "o")]) == 0
-    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["d0+d0.png", "d1+d0.png"]
-    capsys.readouterr()
-    assert main(["transfer", "--domain-a", str(tmp_path / "no"), "--domain-b", str(pics),
-                 "--out", str(tmp_path / "x")]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("genad: error:") and "\n" not in err
-    assert main(["transfer", "--apply", "swap", "--out", str(tmp_path / "y")]) == 2

@@ -1,8 +1,9 @@
-"""The multiscale style-based generator, its discriminator and the InfoGAN family."""
+"""The InfoGAN family (models/infogan.py: infogan, ms-infogan): the information terms, latent
+codes and traversals, the Gaussian scores, rescoring, and that Q's codes learn the factors.
+(The style-based networks ms-infogan uses are tested in nn/test_style.py.)"""
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
@@ -13,80 +14,7 @@ import torch.nn.functional as F
 import genad
 from genad.errors import ConfigError
 from genad.metrics import categorical_mi_lower_bound
-from genad.nn.style import ProgressiveDiscriminator, StyleGenerator, growth_schedule
 
-
-# ---- growing --------------------------------------------------------------------------------
-def test_growth_schedule_phases() -> None:
-    # 3 blocks (4, 8, 16), 1000 steps, half at the end: 4 early phases of 125 steps
-    assert growth_schedule(0, 1000, 3) == (0, 1.0)
-    assert growth_schedule(124, 1000, 3) == (0, 1.0)
-    assert growth_schedule(125, 1000, 3) == (1, 0.0)
-    stage, alpha = growth_schedule(187, 1000, 3)
-    assert stage == 1 and alpha == pytest.approx(62 / 125)
-    assert growth_schedule(250, 1000, 3) == (1, 1.0)
-    assert growth_schedule(375, 1000, 3) == (2, 0.0)
-    assert growth_schedule(500, 1000, 3) == (2, 1.0)
-    assert growth_schedule(999, 1000, 3) == (2, 1.0)
-    stages = [growth_schedule(s, 1000, 3)[0] for s in range(1000)]
-    assert stages == sorted(stages)  # never shrinks
-    assert growth_schedule(5, 10, 1) == (0, 1.0)
-
-
-def _set(net: torch.nn.Module, stage: int, alpha: float) -> None:
-    net.stage.fill_(stage)
-    net.alpha.fill_(alpha)
-
-
-def test_generator_resolution_and_fade_in() -> None:
-    torch.manual_seed(0)
-    g = StyleGenerator(16, 1, z_dim=4, code_dim=3, width=8, w_dim=16, mapping_layers=2)
-    z, c = torch.randn(5, 4), torch.randn(5, 3)
-    for stage, size in enumerate((4, 8, 16)):
-        _set(g, stage, 1.0)
-        assert g(z, c, noise=False).shape == (5, 1, size, size)
-    # alpha = 0 at stage 2 is the stage-1 image, upsampled
-    _set(g, 1, 1.0)
-    low = g(z, c, noise=False)
-    _set(g, 2, 0.0)
-    torch.testing.assert_close(g(z, c, noise=False), F.interpolate(low, scale_factor=2))
-    _set(g, 2, 0.5)
-    assert not torch.allclose(g(z, c, noise=False), F.interpolate(low, scale_factor=2))
-    # noise inputs are per-image randomness; without them the output is deterministic
-    _set(g, 2, 1.0)
-    torch.testing.assert_close(g(z, c, noise=False), g(z, c, noise=False))
-
-
-def test_discriminator_fade_in_mirrors_the_generator() -> None:
-    torch.manual_seed(0)
-    d = ProgressiveDiscriminator(16, 1, width=8, feature_dim=32)
-    x = torch.randn(4, 1, 16, 16)
-    _set(d, 1, 1.0)
-    low_logit, low_feat = d(F.avg_pool2d(x, 2))
-    _set(d, 2, 0.0)
-    logit, feat = d(x)
-    torch.testing.assert_close(logit, low_logit)
-    torch.testing.assert_close(feat, low_feat)
-    # one image's output does not depend on the rest of the batch
-    _set(d, 2, 1.0)
-    torch.testing.assert_close(d(x)[0][:1], d(x[:1])[0])
-
-
-def test_codes_enter_only_the_chosen_scales() -> None:
-    """Codes that modulate only the 16x16 block leave the 8x8 image unchanged."""
-    torch.manual_seed(0)
-    g = StyleGenerator(16, 1, z_dim=4, code_dim=2, width=8, w_dim=16, code_scales=[2])
-    z = torch.randn(3, 4)
-    c1, c2 = torch.zeros(3, 2), torch.ones(3, 2)
-    _set(g, 1, 1.0)
-    torch.testing.assert_close(g(z, c1, noise=False), g(z, c2, noise=False))
-    _set(g, 2, 1.0)
-    assert not torch.allclose(g(z, c1, noise=False), g(z, c2, noise=False))
-    with pytest.raises(ValueError):
-        StyleGenerator(16, 1, 4, 2, code_scales=[3])
-
-
-# ---- the InfoGAN family -----------------------------------------------------------------------
 INFOGANS = ["infogan", "ms-infogan"]
 SMALL = {"image_size": 16, "width": 8, "epochs": 1, "batch_size": 16, "noise_dim": 4,
          "categorical": (3,), "continuous": 2}
@@ -176,6 +104,23 @@ def test_bad_infogan_settings() -> None:
             genad.create("ms-infogan", **bad)
 
 
+@pytest.mark.parametrize("name", INFOGANS)
+def test_rescore_equals_a_fresh_fit_with_that_score_kind(name, fitted, digits16, tmp_path) -> None:
+    fitted[name].save(tmp_path)
+    trained = genad.load(str(tmp_path))  # an inversion-scored model, as bench finds it
+    probe = digits16[:40]
+    for kind in ("code-density", "disc-features", "inversion"):
+        fresh = genad.create(name, **dict(SMALL, score_kind=kind)).fit(digits16)
+        assert trained.rescore(digits16, score_kind=kind) is trained
+        np.testing.assert_array_equal(trained.decision_function(probe),
+                                      fresh.decision_function(probe))
+        assert trained.threshold_ == fresh.threshold_
+    with pytest.raises(ConfigError, match="epochs change training"):
+        trained.rescore(digits16, epochs=3)
+    with pytest.raises(genad.GenadError, match="not fitted"):
+        genad.create(name, **SMALL).rescore(digits16, score_kind="code-density")
+
+
 # ---- learning: Q's codes of real sprites line up with the factors -------------------------------
 def _position_sprites(n: int, seed: int) -> genad.data.ImageSet:
     """16x16 squares at scale 1 and orientation 0 whose posX and posY are uniform."""
@@ -220,53 +165,3 @@ def test_codes_beat_a_random_encoder_on_mig(name) -> None:
     assert learnt >= 0.05 and learnt >= 2 * baseline, (learnt, baseline)
     mi = [h["mi"] for h in det.history_]
     assert np.mean(mi[1:]) > mi[0], mi
-
-
-def test_bench_runs_a_representation_score_as_model_colon_kind(tmp_path) -> None:
-    from genad.bench import bench
-
-    params = {"image_size": 16, "width": 8, "epochs": 1, "batch_size": 32, "noise_dim": 4,
-              "categorical": [3], "continuous": 2}
-    bench(["infogan:code-density"], "digits", protocol="leave-one-out", classes=[3], seeds=[0],
-          params=params, out=tmp_path, size=16, quiet=True)
-    cell = tmp_path / "infogan-code-density" / "3" / "seed0"
-    assert (cell / "result.json").exists()
-    assert genad.load(str(cell)).config.score_kind == "code-density"
-    assert "infogan:code-density" in (tmp_path / "results.md").read_text()
-
-
-@pytest.mark.parametrize("name", INFOGANS)
-def test_rescore_equals_a_fresh_fit_with_that_score_kind(name, fitted, digits16, tmp_path) -> None:
-    fitted[name].save(tmp_path)
-    trained = genad.load(str(tmp_path))  # an inversion-scored model, as bench finds it
-    probe = digits16[:40]
-    for kind in ("code-density", "disc-features", "inversion"):
-        fresh = genad.create(name, **dict(SMALL, score_kind=kind)).fit(digits16)
-        assert trained.rescore(digits16, score_kind=kind) is trained
-        np.testing.assert_array_equal(trained.decision_function(probe),
-                                      fresh.decision_function(probe))
-        assert trained.threshold_ == fresh.threshold_
-    with pytest.raises(ConfigError, match="epochs change training"):
-        trained.rescore(digits16, epochs=3)
-    with pytest.raises(genad.GenadError, match="not fitted"):
-        genad.create(name, **SMALL).rescore(digits16, score_kind="code-density")
-
-
-def test_bench_rescores_a_sibling_cell_instead_of_training_again(tmp_path) -> None:
-    from genad.bench import bench
-
-    params = {"image_size": 16, "width": 8, "epochs": 1, "batch_size": 32, "noise_dim": 4,
-              "categorical": [3], "continuous": 2}
-    kw = dict(protocol="leave-one-out", classes=[3], seeds=[0], params=params, size=16,
-              quiet=True)
-    bench(["infogan", "infogan:disc-features"], "digits", out=tmp_path / "shared", **kw)
-    bench(["infogan:disc-features"], "digits", out=tmp_path / "alone", **kw)
-    cell = "infogan-disc-features/3/seed0"
-    shared = json.loads((tmp_path / "shared" / cell / "config.json").read_text())
-    assert shared["rescored_from"].endswith("infogan/3/seed0")
-    alone = json.loads((tmp_path / "alone" / cell / "config.json").read_text())
-    assert "rescored_from" not in alone
-    a, b = (json.loads((tmp_path / d / cell / "result.json").read_text())
-            for d in ("shared", "alone"))
-    assert a["auroc"] == b["auroc"] and a["threshold"] == b["threshold"]
-

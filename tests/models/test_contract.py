@@ -1,8 +1,8 @@
-"""The Detector contract, checked on every registered model, and that the models learn.
+"""The Detector contract, checked on every registered model.
 
 The contract tests run each model at the same tiny settings (`small_kwargs` in conftest:
 16x16, width 8, one epoch), so a newly registered model is covered automatically as long as
-its config accepts those names. The learning tests train on the bundled digits.
+its config accepts those names. That the models learn is checked in test_learning.py.
 """
 
 from __future__ import annotations
@@ -15,14 +15,9 @@ import torch
 
 import genad
 from genad.errors import ConfigError, DataError, NotFittedError, TrainingError
-from genad.metrics import auroc
 from genad.models.base import Detector
 
 MODELS = genad.list_models()
-
-
-def test_builtin_models_are_registered() -> None:
-    assert {"ae", "ganomaly", "skip-ganomaly"} <= set(MODELS)
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +40,6 @@ def _odd_images(n: int, channels: int, size: int, seed: int = 0) -> torch.Tensor
     return (x * 255).round().to(torch.uint8)
 
 
-# ---- the contract ---------------------------------------------------------------------------
 @pytest.mark.parametrize("name", MODELS)
 def test_fit_returns_self(name, small_kwargs, digits16) -> None:
     det = genad.create(name, **small_kwargs)
@@ -198,11 +192,6 @@ def test_bad_config_values_raise_config_error(name, bad) -> None:
         genad.create(name, **bad)
 
 
-def test_unknown_model_raises_config_error() -> None:
-    with pytest.raises(ConfigError, match="ganomaly"):
-        genad.create("ganomali")
-
-
 @pytest.mark.parametrize("name", MODELS)
 def test_fewer_than_ten_images_raise_data_error(name, small_kwargs, digits16) -> None:
     with pytest.raises(DataError, match="at least 10"):
@@ -240,53 +229,3 @@ def test_contamination_sets_the_threshold_quantile(name, small_kwargs, digits16)
 def test_repr_shows_changed_settings(name) -> None:
     r = repr(genad.create(name, epochs=3))
     assert "epochs=3" in r and "image_size" not in r
-
-
-# ---- learning -------------------------------------------------------------------------------
-# Leave-one-out on the bundled digits (one digit anomalous, the other nine normal; 1,291 train,
-# 506 test images), seed 0, at 32x32 and CPU-sized settings. Measured on 2 CPU cores (AUROC at
-# the tested epoch for seeds 0 / 1 / 2, as a gauge of how much a run can move):
-#   ae            digit 3, width 32, batch 32, 8 epochs: 0.819 / 0.844 / 0.822 (~10 s)
-#                 (epochs 3-10 of those runs: 0.736 .. 0.856)
-#   ganomaly      digit 3, width 16, batch 16, 4 epochs: 0.844 / 0.852 / 0.786 (~11 s)
-#   skip-ganomaly digit 5, width 16, batch 16, 5 epochs: 0.878 / 0.879 / 0.869 (~16 s)
-# Skip-GANomaly is trained with digit 5 held out: with digit 3 it stays near chance at these
-# budgets (0.61 after 6 epochs at width 16; 0.72 after 15 epochs at full width). Its U-Net
-# passes the input through its skip connections, so digits close in shape to the normal ones
-# reconstruct about as well; digits 2, 4, 5 and 7 are clearly learnable after 5 epochs.
-# Chance is 0.5 +- 0.027 (one s.d.) on this test set, so 0.70 is far above it yet well below
-# every measured run.
-LEARNING = [
-    ("ae", 3, {"epochs": 8, "batch_size": 32, "width": 32}),
-    ("ganomaly", 3, {"epochs": 4, "batch_size": 16, "width": 16}),
-    ("skip-ganomaly", 5, {"epochs": 5, "batch_size": 16, "width": 16}),
-]
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(("name", "cls", "kw"), LEARNING, ids=[m for m, _, _ in LEARNING])
-def test_models_learn_digits(name, cls, kw) -> None:
-    split = genad.data.load("digits", protocol="leave-one-out", cls=cls, seed=0)
-    det = genad.create(name, image_size=32, seed=0, **kw).fit(split.train)
-    scores = det.decision_function(split.test)
-    assert auroc(split.test.labels.numpy(), scores) >= 0.70
-    # the threshold (0.99 quantile of held-out normal training images) carries over to unseen
-    # normal images: few false alarms (measured: 0.9% for all three)
-    flagged = det.predict(split.test)
-    assert flagged[split.test.labels.numpy() == 0].mean() <= 0.05
-
-
-def test_ae_overfits_eight_images() -> None:
-    """Reconstruction loss falls at least 10x in 100 steps on one batch of 8 digits."""
-    from genad import train
-
-    x = genad.data.load("digits", size=16).float_images()[:8]
-    det = genad.create("ae", image_size=16, width=16, lr=1e-3, seed=0)
-    train.seed_everything(0)
-    det.device_ = torch.device("cpu")
-    det.nets_ = det.build(1)
-    det.optimizers_ = det.optimizers()
-    for net in det.nets_.values():
-        net.train()
-    losses = [float(det.train_step(x)["rec"]) for _ in range(100)]
-    assert losses[-1] <= losses[0] / 10, (losses[0], losses[-1])

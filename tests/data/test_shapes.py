@@ -1,20 +1,16 @@
-"""The procedural dSprites generator (genad.data.shapes) and the dSprites loader
-(genad.data.dsprites), checked against the real dSprites images where they are present."""
+"""The procedural dSprites generator (genad.data.shapes): the factor grid, sampling, geometry,
+and its images against the real dSprites images where they are present."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from genad.data import dsprites, shapes
-from genad.data.dsprites import load_dsprites
+from genad.data import shapes
 from genad.errors import ConfigError, DataError
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-SUBSET = SHARED / "dsprites" / "dsprites_union_64834.npz"
 GRID = shapes.factor_grid()
 
 
@@ -181,71 +177,7 @@ def test_render_speed():
     assert took < 8.0, f"10,000 images took {took:.2f} s"
 
 
-# ---- the dSprites loader on made-up files -----------------------------------------------------
-def write_fake(path: Path, n: int = 23, colour: bool = True, drop: str | None = None) -> dict:
-    rng = np.random.default_rng(0)
-    classes = shapes.sample_factors(n, rng)
-    values = GRID.to_values(classes).astype(np.float64)
-    imgs = (shapes.render(classes) > 0).astype(np.uint8)
-    if colour:
-        classes = np.concatenate([np.zeros((n, 1), np.int64), classes], axis=1)
-        values = np.concatenate([np.ones((n, 1)), values], axis=1)
-    arrays = {"imgs": imgs, "latents_classes": classes, "latents_values": values}
-    arrays.pop(drop, None)
-    np.savez_compressed(path, **arrays)
-    return arrays
-
-
-def test_loader_reads_the_official_layout(tmp_path, monkeypatch):
-    monkeypatch.setattr(dsprites, "_CHUNK_BYTES", 3 * 4096)  # several chunks, a partial last
-    arrays = write_fake(tmp_path / dsprites.DSPRITES_FILE)
-    data = load_dsprites(tmp_path)  # a folder holding the official file name
-    assert data.images.shape == (23, 1, 64, 64) and data.images.dtype == torch.uint8
-    np.testing.assert_array_equal(data.images[:, 0].numpy(), arrays["imgs"] * 255)
-    np.testing.assert_array_equal(data.factors.numpy(),
-                                  arrays["latents_values"][:, 1:].astype(np.float32))
-    np.testing.assert_array_equal(data.labels.numpy(), arrays["latents_classes"][:, 1])
-    assert data.factor_names == list(shapes.FACTOR_NAMES) and data.name == "dsprites"
-    part = load_dsprites(tmp_path / dsprites.DSPRITES_FILE, n=7, seed=4)
-    rows = np.sort(np.random.default_rng(4).choice(23, 7, replace=False))
-    assert torch.equal(part.images, data.images[rows])
-    assert torch.equal(part.factors, data.factors[rows])
-    assert torch.equal(load_dsprites(tmp_path, n=7, seed=4).images, part.images)
-    small = load_dsprites(tmp_path, size=16)
-    np.testing.assert_array_equal(small.images.numpy(), shapes.downsample(data.images, 16))
-
-
-def test_loader_errors(tmp_path):
-    with pytest.raises(DataError, match="does not exist"):
-        load_dsprites(tmp_path / "nothing.npz")
-    with pytest.raises(DataError, match="no dSprites"):
-        load_dsprites(tmp_path)
-    write_fake(tmp_path / "a.npz", drop="imgs")
-    with pytest.raises(DataError, match="lacks imgs"):
-        load_dsprites(tmp_path / "a.npz")
-    (tmp_path / "b.npz").write_bytes(b"not a zip")
-    with pytest.raises(DataError, match="several"):
-        load_dsprites(tmp_path)
-    with pytest.raises(DataError, match="not a readable"):
-        load_dsprites(tmp_path / "b.npz")
-    write_fake(tmp_path / "c.npz", n=5, colour=False)
-    assert len(load_dsprites(tmp_path / "c.npz")) == 5
-    with pytest.raises(ConfigError):
-        load_dsprites(tmp_path / "c.npz", n=6)
-    with pytest.raises(ConfigError):
-        load_dsprites(tmp_path / "c.npz", size=100)
-
-
-# ---- against the real dSprites images -------------------------------------------------------
-@pytest.fixture(scope="module")
-def real() -> dict:
-    if not SUBSET.is_file():
-        pytest.skip(f"real dSprites subset not present at {SUBSET} (see ../shared/data/README.md)")
-    with np.load(SUBSET) as d:
-        return {k: d[k] for k in ("imgs", "latents_classes", "latents_values",
-                                  "original_dataset_indices")}
-
-
+# ---- against the real dSprites images (`real` in conftest) ----------------------------------
 def test_grid_values_and_order_match_dsprites(real):
     for k in range(5):  # bit for bit
         np.testing.assert_array_equal(np.unique(real["latents_values"][:, k]), GRID.values[k])
@@ -273,33 +205,3 @@ def test_renderer_matches_real_dsprites(real):
     assert report["ellipse"][1] > 0.99 and report["heart"][1] > 0.99
     assert min(r[2] for r in report.values()) > 0.8
     assert exact.mean() > 0.75
-
-
-def test_loader_on_the_real_subset(real):
-    data = load_dsprites(SUBSET, n=400, seed=5)
-    assert data.images.shape == (400, 1, 64, 64) and data.images.dtype == torch.uint8
-    assert set(data.images.unique().tolist()) == {0, 255}
-    assert data.factor_names == list(shapes.FACTOR_NAMES)
-    assert data.factors.shape == (400, 5) and data.factors.dtype == torch.float32
-    rows = np.sort(np.random.default_rng(5).choice(len(real["imgs"]), 400, replace=False))
-    np.testing.assert_array_equal(data.factors.numpy(),
-                                  real["latents_values"][rows].astype(np.float32))
-    np.testing.assert_array_equal(data.images[:, 0].numpy(), real["imgs"][rows] * 255)
-    np.testing.assert_array_equal(data.labels.numpy(), real["latents_classes"][rows, 0])
-
-
-def test_load_specs_for_shapes() -> None:
-    import genad
-    from genad.errors import ConfigError
-
-    a = genad.data.load("shapes:300", size=32)
-    b = genad.data.load("shapes:300", size=32)
-    assert a.images.shape == (300, 1, 32, 32) and a.factors.shape == (300, 5)
-    assert torch.equal(a.images, b.images)  # the seed fixes the sample
-    assert set(a.images.unique().tolist()) <= {0, 255}  # shrinking keeps sprites binary
-    split = genad.data.load("shapes:600", protocol="one-vs-rest", cls="heart", seed=1)
-    assert (split.train.targets == 2).all() and split.test.labels.sum() > 0
-    with pytest.raises(ConfigError):
-        genad.data.load("shapes:lots")
-    with pytest.raises(ConfigError):
-        genad.data.load("dsprites")  # needs a path

@@ -1,8 +1,9 @@
 """The VAE family: closed forms of the loss pieces, the disentanglement API, and learning.
 
-The Detector contract itself is checked for every registered model in test_models.py. The
-training runs here use one CPU thread (the `one_thread` fixture): on two cores shared with
-other work, two threads thrash (a training step measured ~30x slower than with one).
+The Detector contract itself is checked for every registered model in test_contract.py. The
+training runs here use one CPU thread (the `one_thread` fixture in conftest): on two cores
+shared with other work, two threads thrash (a training step measured ~30x slower than with
+one).
 """
 
 from __future__ import annotations
@@ -26,12 +27,7 @@ from genad.models.vae import (
 VAES = ["vae", "beta-vae", "factor-vae", "beta-tcvae"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ---- closed forms ---------------------------------------------------------------------------

@@ -11,8 +11,7 @@ from PIL import Image
 from genad.data import ImageSet, Split, load
 from genad.data.protocols import leave_one_out, make_split, one_vs_rest, stratified_split
 from genad.errors import ConfigError, DataError
-
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+from tests.data.conftest import SHARED
 
 
 def check_split(split: Split) -> None:

@@ -1,0 +1,24 @@
+"""The autoencoder (models/ae.py): it overfits a single batch. (The detector contract is in
+test_contract.py; that it learns the digits, in test_learning.py.)"""
+
+from __future__ import annotations
+
+import torch
+
+import genad
+
+
+def test_ae_overfits_eight_images() -> None:
+    """Reconstruction loss falls at least 10x in 100 steps on one batch of 8 digits."""
+    from genad import train
+
+    x = genad.data.load("digits", size=16).float_images()[:8]
+    det = genad.create("ae", image_size=16, width=16, lr=1e-3, seed=0)
+    train.seed_everything(0)
+    det.device_ = torch.device("cpu")
+    det.nets_ = det.build(1)
+    det.optimizers_ = det.optimizers()
+    for net in det.nets_.values():
+        net.train()
+    losses = [float(det.train_step(x)["rec"]) for _ in range(100)]
+    assert losses[-1] <= losses[0] / 10, (losses[0], losses[-1])

@@ -1,0 +1,132 @@
+"""That the detectors learn: leave-one-out AUROC on the bundled digits, one table per family
+of models with the figures measured for each. (Models with a learning test of their own keep it
+in their module: test_vae.py, test_infogan.py, test_content_transfer.py.)"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import genad
+from genad.metrics import auroc
+
+# ---- AE, GANomaly, Skip-GANomaly ------------------------------------------------------------
+# Leave-one-out on the bundled digits (one digit anomalous, the other nine normal; 1,291 train,
+# 506 test images), seed 0, at 32x32 and CPU-sized settings. Measured on 2 CPU cores (AUROC at
+# the tested epoch for seeds 0 / 1 / 2, as a gauge of how much a run can move):
+#   ae            digit 3, width 32, batch 32, 8 epochs: 0.819 / 0.844 / 0.822 (~10 s)
+#                 (epochs 3-10 of those runs: 0.736 .. 0.856)
+#   ganomaly      digit 3, width 16, batch 16, 4 epochs: 0.844 / 0.852 / 0.786 (~11 s)
+#   skip-ganomaly digit 5, width 16, batch 16, 5 epochs: 0.878 / 0.879 / 0.869 (~16 s)
+# Skip-GANomaly is trained with digit 5 held out: with digit 3 it stays near chance at these
+# budgets (0.61 after 6 epochs at width 16; 0.72 after 15 epochs at full width). Its U-Net
+# passes the input through its skip connections, so digits close in shape to the normal ones
+# reconstruct about as well; digits 2, 4, 5 and 7 are clearly learnable after 5 epochs.
+# Chance is 0.5 +- 0.027 (one s.d.) on this test set, so 0.70 is far above it yet well below
+# every measured run.
+RECONSTRUCTION_LEARNING = [
+    ("ae", 3, {"epochs": 8, "batch_size": 32, "width": 32}),
+    ("ganomaly", 3, {"epochs": 4, "batch_size": 16, "width": 16}),
+    ("skip-ganomaly", 5, {"epochs": 5, "batch_size": 16, "width": 16}),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "cls", "kw"), RECONSTRUCTION_LEARNING,
+                         ids=[m for m, _, _ in RECONSTRUCTION_LEARNING])
+def test_models_learn_digits(name, cls, kw) -> None:
+    split = genad.data.load("digits", protocol="leave-one-out", cls=cls, seed=0)
+    det = genad.create(name, image_size=32, seed=0, **kw).fit(split.train)
+    scores = det.decision_function(split.test)
+    assert auroc(split.test.labels.numpy(), scores) >= 0.70
+    # the threshold (0.99 quantile of held-out normal training images) carries over to unseen
+    # normal images: few false alarms (measured: 0.9% for all three)
+    flagged = det.predict(split.test)
+    assert flagged[split.test.labels.numpy() == 0].mean() <= 0.05
+
+
+# ---- the GAN zoo: AnoGAN, f-AnoGAN, EGBAD, ALOCC, OCGAN ---------------------------------------
+# Leave-one-out on the bundled digits (one digit anomalous, the other nine normal; 1,291 train,
+# 506 test images), seed 0, 16x16. Chance is 0.5 +- 0.027 (one s.d.). Learning rates and
+# iteration counts are raised above the papers' (which train for tens of thousands of steps
+# on a GPU) so that each model learns in a few CPU epochs; measured AUROC, seed 0, on 2 CPU
+# cores shared with other jobs:
+#   anogan    digit 5: 0.753 (digit 7: 0.716; digit 3: 0.714 at 8 epochs; digit 0: 0.46)
+#   f-anogan  digit 5: 0.871 (digit 3: 0.751); with the WGAN-GP defaults (lr 1e-4,
+#             n_critic 5) 6 epochs stay at chance (0.53), the generator has had 86 steps
+#   egbad     digit 4, 8 epochs, lr 2e-4, D's z branch 64 wide: seeds 0-3 gave 0.784, 0.705,
+#             0.871, 0.669. One seed is not a test of it: at lr 5e-4 seed 0 measured 0.944 on
+#             one machine and 0.597 on another (same code, one thread; the BiGAN's path
+#             depends on the CPU's float kernels). Another machine gave seeds 0-8: 0.828,
+#             0.512, 0.525, 0.781, 0.620, 0.890, 0.702, 0.553, 0.587 (mean of 0-5: 0.693), so
+#             the test takes the mean of 6 seeds against a bar of 0.62 (chance 0.5, the s.d.
+#             of a 6-seed mean at chance about 0.011).
+#             It learns some digits only: 3: 0.674 (10 epochs), 2: 0.666, but 5: 0.453 and
+#             7: 0.433 - its L1 residual of BiGAN reconstructions, still poor at this
+#             budget, favours digits with little ink. Digit 4 is tested for that reason.
+#   alocc     digit 3 at 32x32 / 5 epochs: seed 0 measured 0.735 on one machine and 0.646 on
+#             another; seeds 0-2 there: 0.646, 0.835, 0.816, so the test takes their mean
+#             (digit 5: 0.43: D's verdict on R(x) is not reliably one-class at this budget)
+#   ocgan     digit 5: 0.890 (3 epochs; digit 3: 0.688 at 6 epochs)
+GAN_LEARNING = [
+    ("anogan", 5, 0.70, {"epochs": 5, "width": 16, "search_steps": 20, "search_lr": 0.1}),
+    ("f-anogan", 5, 0.70,
+     {"epochs": 8, "width": 16, "lr": 5e-4, "encoder_lr": 1e-3, "n_critic": 2}),
+    ("egbad", 4, 0.62, {"epochs": 8, "width": 16, "lr": 2e-4, "hidden": 64,
+                        "seeds": tuple(range(6))}),
+    ("alocc", 3, 0.65, {"epochs": 5, "width": 16, "image_size": 32, "seeds": (0, 1, 2)}),
+    ("ocgan", 5, 0.70, {"epochs": 3, "width": 16, "latent": 32}),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "cls", "bar", "kw"), GAN_LEARNING,
+                         ids=[m[0] for m in GAN_LEARNING])
+def test_zoo_models_learn_digits(name, cls, bar, kw) -> None:
+    """Mean AUROC over the entry's seeds (seed 0 alone unless it names them) >= bar."""
+    kw = dict(kw)
+    seeds = kw.pop("seeds", (0,))
+    split = genad.data.load("digits", protocol="leave-one-out", cls=cls, seed=0)
+    labels = split.test.labels.numpy()
+    aurocs = []
+    for seed in seeds:
+        det = genad.create(name, **{"image_size": 16, "batch_size": 16, "seed": seed, **kw})
+        det.fit(split.train)
+        aurocs.append(auroc(labels, det.decision_function(split.test)))
+        flagged = det.predict(split.test)
+        assert flagged[labels == 0].mean() <= 0.06
+    assert np.mean(aurocs) >= bar, aurocs
+
+
+# ---- Deep SVDD, Gaussian AD, the classical detectors on codes -----------------------------------
+# Leave-one-out on the bundled digits (cls anomalous), 16x16 (the digits are 8x8, so nothing is
+# lost). AUROC measured for seeds 0 / 1 / 2 on 2 shared CPU cores, about 6-12 s each at seed 0:
+#   deep-svdd       digit 7, width 16, 5 + 5 epochs, lr 1e-3:  0.790 / 0.900 / 0.777
+#   deep-svdd-soft  digit 7, as deep-svdd, warm-up 2 epochs:   0.882 / 0.868 / 0.797
+#   deep-svdd, preprocess="gcn", as deep-svdd:                 0.916 / 0.884 / 0.756
+#   gaussian-ad     digit 3, width 32, latent 100, 8 epochs:    0.839 / 0.806 / 0.813
+#   ocsvm-codes     digit 7, width 32, latent 32, 8 epochs:     0.918 / 0.893 / 0.954
+#   iforest-codes   digit 7, width 32, latent 32, 8 epochs:     0.820 / 0.715 / 0.815
+# Scoring codes by density is weaker when the held-out digit's codes fall among the normal
+# ones': digit 3 (seed 0) gives ocsvm-codes 0.70, iforest-codes 0.68, deep-svdd-soft 0.63, and
+# iforest-codes on digit 0 moves with the seed (0.841 / 0.548 / 0.766). Chance: 0.5 +- 0.027.
+_SVDD = {"epochs": 5, "batch_size": 32, "width": 16, "lr": 1e-3, "pretrain_lr": 1e-3}
+_AE = {"epochs": 8, "batch_size": 32, "width": 32}
+FEATURE_LEARNING = [
+    ("deep-svdd", 7, _SVDD),
+    ("deep-svdd-soft", 7, {**_SVDD, "warm_up_epochs": 2}),
+    ("deep-svdd", 7, {**_SVDD, "preprocess": "gcn"}),
+    ("gaussian-ad", 3, _AE),
+    ("ocsvm-codes", 7, {**_AE, "latent": 32}),
+    ("iforest-codes", 7, {**_AE, "latent": 32}),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "cls", "kw"), FEATURE_LEARNING,
+                         ids=[m + ("-" + kw["preprocess"] if "preprocess" in kw else "")
+                              for m, _, kw in FEATURE_LEARNING])
+def test_zoo_learns_digits(name, cls, kw) -> None:
+    split = genad.data.load("digits", protocol="leave-one-out", cls=cls, seed=0)
+    det = genad.create(name, image_size=16, seed=0, **kw).fit(split.train)
+    assert auroc(split.test.labels.numpy(), det.decision_function(split.test)) >= 0.70

@@ -1,0 +1,79 @@
+"""The multiscale style-based generator and its progressive discriminator (nn/style.py):
+growing, fade-in and the scales codes enter."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from genad.nn.style import ProgressiveDiscriminator, StyleGenerator, growth_schedule
+
+
+def test_growth_schedule_phases() -> None:
+    # 3 blocks (4, 8, 16), 1000 steps, half at the end: 4 early phases of 125 steps
+    assert growth_schedule(0, 1000, 3) == (0, 1.0)
+    assert growth_schedule(124, 1000, 3) == (0, 1.0)
+    assert growth_schedule(125, 1000, 3) == (1, 0.0)
+    stage, alpha = growth_schedule(187, 1000, 3)
+    assert stage == 1 and alpha == pytest.approx(62 / 125)
+    assert growth_schedule(250, 1000, 3) == (1, 1.0)
+    assert growth_schedule(375, 1000, 3) == (2, 0.0)
+    assert growth_schedule(500, 1000, 3) == (2, 1.0)
+    assert growth_schedule(999, 1000, 3) == (2, 1.0)
+    stages = [growth_schedule(s, 1000, 3)[0] for s in range(1000)]
+    assert stages == sorted(stages)  # never shrinks
+    assert growth_schedule(5, 10, 1) == (0, 1.0)
+
+
+def _set(net: torch.nn.Module, stage: int, alpha: float) -> None:
+    net.stage.fill_(stage)
+    net.alpha.fill_(alpha)
+
+
+def test_generator_resolution_and_fade_in() -> None:
+    torch.manual_seed(0)
+    g = StyleGenerator(16, 1, z_dim=4, code_dim=3, width=8, w_dim=16, mapping_layers=2)
+    z, c = torch.randn(5, 4), torch.randn(5, 3)
+    for stage, size in enumerate((4, 8, 16)):
+        _set(g, stage, 1.0)
+        assert g(z, c, noise=False).shape == (5, 1, size, size)
+    # alpha = 0 at stage 2 is the stage-1 image, upsampled
+    _set(g, 1, 1.0)
+    low = g(z, c, noise=False)
+    _set(g, 2, 0.0)
+    torch.testing.assert_close(g(z, c, noise=False), F.interpolate(low, scale_factor=2))
+    _set(g, 2, 0.5)
+    assert not torch.allclose(g(z, c, noise=False), F.interpolate(low, scale_factor=2))
+    # noise inputs are per-image randomness; without them the output is deterministic
+    _set(g, 2, 1.0)
+    torch.testing.assert_close(g(z, c, noise=False), g(z, c, noise=False))
+
+
+def test_discriminator_fade_in_mirrors_the_generator() -> None:
+    torch.manual_seed(0)
+    d = ProgressiveDiscriminator(16, 1, width=8, feature_dim=32)
+    x = torch.randn(4, 1, 16, 16)
+    _set(d, 1, 1.0)
+    low_logit, low_feat = d(F.avg_pool2d(x, 2))
+    _set(d, 2, 0.0)
+    logit, feat = d(x)
+    torch.testing.assert_close(logit, low_logit)
+    torch.testing.assert_close(feat, low_feat)
+    # one image's output does not depend on the rest of the batch
+    _set(d, 2, 1.0)
+    torch.testing.assert_close(d(x)[0][:1], d(x[:1])[0])
+
+
+def test_codes_enter_only_the_chosen_scales() -> None:
+    """Codes that modulate only the 16x16 block leave the 8x8 image unchanged."""
+    torch.manual_seed(0)
+    g = StyleGenerator(16, 1, z_dim=4, code_dim=2, width=8, w_dim=16, code_scales=[2])
+    z = torch.randn(3, 4)
+    c1, c2 = torch.zeros(3, 2), torch.ones(3, 2)
+    _set(g, 1, 1.0)
+    torch.testing.assert_close(g(z, c1, noise=False), g(z, c2, noise=False))
+    _set(g, 2, 1.0)
+    assert not torch.allclose(g(z, c1, noise=False), g(z, c2, noise=False))
+    with pytest.raises(ValueError):
+        StyleGenerator(16, 1, 4, 2, code_scales=[3])
