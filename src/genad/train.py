@@ -263,6 +263,7 @@ def fit(
         )
     model.steps_per_epoch_ = steps_per_epoch
     model.total_steps_ = cfg.epochs * steps_per_epoch
+    model.world_size_ = w.size
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16)
         if device.type == "cuda"

@@ -13,7 +13,8 @@ provides
 and calls, inside train_step,
     optimize(loss, opt)   zero, backward, (DDP: gradients averaged by the engine), step
     world_mean(t)         the mean of a tensor over DDP ranks (t itself in one process)
-The engine sets `steps_per_epoch_` and `total_steps_` before the first step.
+The engine sets `steps_per_epoch_`, `total_steps_` (per rank) and `world_size_` (the number
+of DDP ranks) before the first step.
 """
 
 from __future__ import annotations

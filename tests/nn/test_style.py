@@ -77,3 +77,30 @@ def test_codes_enter_only_the_chosen_scales() -> None:
     assert not torch.allclose(g(z, c1, noise=False), g(z, c2, noise=False))
     with pytest.raises(ValueError):
         StyleGenerator(16, 1, 4, 2, code_scales=[3])
+
+
+def test_growth_by_images_phases() -> None:
+    from genad.nn.style import growth_by_images
+
+    # 3 blocks (4, 8, 16 px): 4x4 stable, fade 8, stable 8, fade 16, stable 16, then 16 on
+    phases = [growth_by_images(i * 100 + 50, 100, 3) for i in range(6)]
+    assert phases == [(0, 1.0), (1, 0.5), (1, 1.0), (2, 0.5), (2, 1.0), (2, 1.0)]
+    assert growth_by_images(10**9, 100, 3) == (2, 1.0)
+    assert growth_by_images(0, 100, 1) == (0, 1.0)
+
+
+def test_minibatch_std_only_in_training() -> None:
+    from genad.nn.style import MinibatchStd
+
+    layer = MinibatchStd(group=4, momentum=0.5)
+    x = torch.randn(8, 3, 4, 4)
+    out = layer.train()(x)
+    assert out.shape == (8, 4, 4, 4)
+    # image i pairs with the images i +- 2, 4, 6 (groups over the leading index): one value
+    std = x.reshape(4, 2, 3, 4, 4).std(0, unbiased=False).mean(dim=(1, 2, 3))
+    assert torch.allclose(out[:, 3, 0, 0], std.repeat(4), atol=1e-5)
+    assert layer.mbstd_mean > 0
+    layer.eval()
+    one, all_ = layer(x[:1]), layer(x)  # eval: a constant, whatever the batch
+    assert torch.equal(one[0], all_[0]) and torch.all(all_[:, 3] == layer.mbstd_mean)
+    assert MinibatchStd(4).train()(torch.randn(6, 2, 4, 4)).shape == (6, 3, 4, 4)  # group 3

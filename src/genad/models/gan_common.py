@@ -48,14 +48,17 @@ def frozen(net: nn.Module, flag: bool = True) -> None:
 
 @contextlib.contextmanager
 def weights_frozen(*nets: nn.Module) -> Iterator[None]:
-    """Gradients flow through `nets` but not into their weights, inside the block."""
+    """Gradients flow through `nets` but not into their weights, inside the block; each
+    weight's own flag is restored after it (a net that is never trained stays frozen)."""
+    params = [p for net in nets for p in net.parameters()]
+    flags = [p.requires_grad for p in params]
     for net in nets:
         frozen(net)
     try:
         yield
     finally:
-        for net in nets:
-            frozen(net, False)
+        for p, flag in zip(params, flags):
+            p.requires_grad_(flag)
 
 
 def discriminator_step(det: Trainable, d_real: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:

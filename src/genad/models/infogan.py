@@ -26,8 +26,13 @@ for G, betas (0.5, 0.999) (InfoGAN App. C.1).
 Discovery, Control, and Disentanglement of Semantic Attributes", Neural Computation 2021):
 the style-based progressive generator of genad.nn.style with the codes entering the styles
 of the scales listed in `code_scales` (all by default); the discriminator grows with it;
-non-saturating loss with a lazy R1 penalty (gamma 10 every 16 steps; StyleGAN App. C and
-StyleGAN2 Sec. B); Adam lr 2e-3, betas (0.0, 0.99) (ProGAN Sec. A.1 / StyleGAN App. C use
+non-saturating loss with a lazy R1 penalty, gamma 10 every 16 steps (StyleGAN App. C,
+StyleGAN2 Sec. B; StyleGAN2-ADA's heuristic gamma, `r1=None`, collapsed on sprites at 32 px,
+see the config); a moving average of G's weights (`g_ema`,
+StyleGAN2-ADA's half-life batch * 10 / 32 kimg with its ramp-up) makes every sample,
+traversal and inversion; the discriminator has a minibatch standard deviation layer in
+training (see genad.nn.style); growth phases can be counted in images (`phase_images`, ProGAN:
+600k a phase); Adam lr 2e-3, betas (0.0, 0.99) (ProGAN Sec. A.1 / StyleGAN App. C use
 lr 1e-3 .. 2e-3 with these betas; we take 2e-3).
 
 As anomaly detectors (fit on normal images only), three scores built on the learned
@@ -47,6 +52,7 @@ argmax index per categorical code, mean per continuous code), `code_specs`, `tra
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -62,7 +68,12 @@ from genad.models.gan_common import bce, weights_frozen
 from genad.models.generative import LatentModel
 from genad.nn import DCDecoder, DCDiscriminator, init_dcgan_weights
 from genad.nn.density import GaussianModel
-from genad.nn.style import ProgressiveDiscriminator, StyleGenerator, growth_schedule
+from genad.nn.style import (
+    ProgressiveDiscriminator,
+    StyleGenerator,
+    growth_by_images,
+    growth_schedule,
+)
 from genad.registry import register
 
 SCORE_KINDS = ("inversion", "code-density", "disc-features")
@@ -112,12 +123,23 @@ class MSInfoGANConfig(InfoGANConfig):
     code_scales: tuple[int, ...] | None = None  # blocks (0 = 4x4) the codes enter; None = all
     grow: bool = True  # progressive growing from 4x4 (ProGAN Sec. 3)
     final_share: float = 0.5  # share of the steps spent at the final resolution when growing
+    phase_images: int | None = None  # images per growth phase (ProGAN Sec. A.1: 600k); None:
+    #                                  the phases share (1 - final_share) of the run equally
     lr: float = 2e-3  # Adam lr for D, Q and G (StyleGAN App. C)
     lr_g: float = 2e-3
     beta1: float = 0.0  # Adam betas (0, 0.99) (ProGAN Sec. A.1, StyleGAN App. C)
     beta2: float = 0.99
-    r1: float = 10.0  # R1 gamma (StyleGAN App. C)
+    r1: float | None = 10.0  # R1 gamma (StyleGAN App. C); None: StyleGAN2-ADA's heuristic
+    #   0.0002 * size^2 / batch ("auto" config), 0.0032 at 32 px and batch 64. Measured on
+    #   shapes at 32 px (2,248 steps, width 8, seed 0): gamma 10 FID (probe) 91.5, the
+    #   heuristic 150.6 with a collapse to a few sprites (both with EMA and minibatch std)
     r1_every: int = 16  # lazy regularisation interval (StyleGAN2 Sec. B)
+    ema_kimg: float | None = None  # half-life of G's moving average, in thousands of images;
+    #                                None: StyleGAN2-ADA's batch * 10 / 32 ("auto" config)
+    ema_rampup: float = 0.05  # the half-life is at most this share of the images seen so far
+    #                           (StyleGAN2-ADA), so that the average forgets the first steps
+    mbstd_group: int = 4  # minibatch standard deviation over groups of 4 (ProGAN Sec. 3,
+    #                       StyleGAN2); 0 = off. Training only: see genad.nn.style
     feature_dim: int = 256
 
     def __post_init__(self) -> None:
@@ -126,8 +148,23 @@ class MSInfoGANConfig(InfoGANConfig):
             self.code_scales = tuple(int(s) for s in np.atleast_1d(self.code_scales))
         if not 0 <= self.final_share < 1:
             raise ConfigError("final_share must be in [0, 1)")
-        if self.r1 < 0 or self.r1_every < 1:
+        if (self.r1 is not None and self.r1 < 0) or self.r1_every < 1:
             raise ConfigError("r1 must be >= 0 and r1_every >= 1")
+        if self.ema_kimg is not None and self.ema_kimg < 0:
+            raise ConfigError("ema_kimg must be >= 0 (0 = no moving average)")
+        if self.phase_images is not None and self.phase_images < 1:
+            raise ConfigError("phase_images must be >= 1")
+        if self.mbstd_group < 0:
+            raise ConfigError("mbstd_group must be >= 0")
+
+    @property
+    def r1_gamma(self) -> float:
+        return self.r1 if self.r1 is not None else 0.0002 * self.image_size**2 / self.batch_size
+
+    @property
+    def ema_images(self) -> float:
+        kimg = self.ema_kimg if self.ema_kimg is not None else self.batch_size * 10 / 32
+        return kimg * 1000
 
 
 class QHead(nn.Module):
@@ -248,7 +285,10 @@ class _InfoGANBase(LatentModel, Detector):
             "g": torch.optim.Adam(self.nets_["g"].parameters(), c.lr_g, betas=(c.beta1, c.beta2)),
         }
 
-    def _generate(self, z: torch.Tensor, code: torch.Tensor, noise: bool = True) -> torch.Tensor:
+    def _generate(self, z: torch.Tensor, code: torch.Tensor, noise: bool = True,
+                  ema: bool = False) -> torch.Tensor:
+        """G(z, code); `noise` and `ema` (the moving average of G's weights, for sampling and
+        evaluation) where the generator has them."""
         return self.nets_["g"](torch.cat([z, code], dim=1))
 
     def _d_regulariser(self, real: torch.Tensor) -> torch.Tensor | None:
@@ -315,7 +355,7 @@ class _InfoGANBase(LatentModel, Detector):
         Each image's loss is summed, not averaged, over the batch, so every image's search
         (Adam is element-wise) is independent of the others in its batch."""
         c = self.config
-        g, d = self.nets_["g"], self.nets_["d"]
+        g, d = self.nets_.get("g_ema", self.nets_["g"]), self.nets_["d"]
         with torch.enable_grad(), weights_frozen(g, d):
             code0 = self._q_codes(x, soft=True).detach()
             cat = sum(c.categorical)
@@ -328,7 +368,7 @@ class _InfoGANBase(LatentModel, Detector):
             opt = torch.optim.Adam([z, logits, cont], lr=c.inversion_lr)
             for step in range(c.inversion_steps + 1):
                 code = torch.cat([self._soft_onehots(logits), cont.clamp(-1, 1)], dim=1)
-                gen = self._generate(z, code, noise=False)
+                gen = self._generate(z, code, noise=False, ema=True)
                 _, f_g = d(gen)
                 loss = ((x - gen).abs().flatten(1).mean(1)
                         + 0.1 * (f_x - f_g).abs().flatten(1).mean(1))
@@ -350,7 +390,7 @@ class _InfoGANBase(LatentModel, Detector):
         if self.config.score_kind != "inversion":
             return None
         z, code, _ = self._invert(x)
-        return self._generate(z, code, noise=False).clamp(-1, 1)
+        return self._generate(z, code, noise=False, ema=True).clamp(-1, 1)
 
     def pixel_map(self, x: torch.Tensor) -> torch.Tensor | None:
         rec = self.reconstruct(x)
@@ -370,7 +410,7 @@ class _InfoGANBase(LatentModel, Detector):
         lat = torch.as_tensor(np.asarray(latent, dtype=np.float32)).reshape(-1, self.latent_dim)
         nz = self.config.noise_dim
         return self.evaluate_batches(
-            lat, lambda b: self._generate(b[:, :nz], b[:, nz:], noise=False).clamp(-1, 1)
+            lat, lambda b: self._generate(b[:, :nz], b[:, nz:], noise=False, ema=True).clamp(-1, 1)
         ).numpy()
 
     def encode(self, data: Any) -> np.ndarray:
@@ -408,10 +448,12 @@ class MSInfoGAN(_InfoGANBase):
         g = StyleGenerator(c.image_size, channels, c.noise_dim, self.code_dim, c.width,
                            c.max_width, c.w_dim, c.mapping_layers,
                            None if c.code_scales is None else list(c.code_scales))
-        d = ProgressiveDiscriminator(c.image_size, channels, c.width, c.max_width, c.feature_dim)
+        d = ProgressiveDiscriminator(c.image_size, channels, c.width, c.max_width, c.feature_dim,
+                                     c.mbstd_group)
         q = QHead(c.feature_dim, c.q_hidden, sum(c.categorical), c.continuous, c.q_fixed_std)
         g.register_buffer("steps_done", torch.tensor(0))
-        return {"g": g, "d": d, "q": q, **self._score_nets(c.feature_dim)}
+        g_ema = copy.deepcopy(g).requires_grad_(False)  # not optimised: a moving average of g
+        return {"g": g, "g_ema": g_ema, "d": d, "q": q, **self._score_nets(c.feature_dim)}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         c = self.config
@@ -422,24 +464,47 @@ class MSInfoGAN(_InfoGANBase):
                                   eps=1e-8),
         }
 
-    def _generate(self, z: torch.Tensor, code: torch.Tensor, noise: bool = True) -> torch.Tensor:
-        return self.nets_["g"](z, code, noise=noise)
+    def _generate(self, z: torch.Tensor, code: torch.Tensor, noise: bool = True,
+                  ema: bool = False) -> torch.Tensor:
+        return self.nets_["g_ema" if ema else "g"](z, code, noise=noise)
 
     def _set_growth(self, stage: int, alpha: float) -> None:
-        for net in (self.nets_["g"], self.nets_["d"]):
+        for net in (self.nets_["g"], self.nets_["g_ema"], self.nets_["d"]):
             net.stage.fill_(stage)
             net.alpha.fill_(alpha)
 
     def train_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         stage, alpha = self._advance_growth()  # counts this step: R1's interval sees the count
-        return super().train_step(self._real_at(x, stage, alpha))
+        losses = super().train_step(self._real_at(x, stage, alpha))
+        self._update_ema(len(x))
+        return losses
+
+    def _images_seen(self) -> int:
+        """Images the networks have trained on, over every DDP rank (the engine sets
+        world_size_)."""
+        return int(self.nets_["g"].steps_done) * self.config.batch_size * self.world_size_
+
+    @torch.no_grad()
+    def _update_ema(self, batch: int) -> None:
+        """g_ema <- beta g_ema + (1 - beta) g, with the half-life `ema_images` (capped at
+        `ema_rampup` of the images seen), as StyleGAN2-ADA's training loop does."""
+        c = self.config
+        half_life = min(c.ema_images, self._images_seen() * c.ema_rampup)
+        beta = 0.5 ** (batch * self.world_size_ / half_life) if half_life > 0 else 0.0
+        g, g_ema = self.nets_["g"], self.nets_["g_ema"]
+        for p_ema, p in zip(g_ema.parameters(), g.parameters()):
+            p_ema.lerp_(p, 1 - beta)
+        for b_ema, b in zip(g_ema.buffers(), g.buffers()):
+            b_ema.copy_(b)
 
     def _advance_growth(self) -> tuple[int, float]:
         """Set the networks' resolution for this training step from the growth schedule and
         count the step (g.steps_done, saved with G); returns (stage, alpha)."""
         g = self.nets_["g"]
         n = g.n_blocks
-        if self.config.grow:
+        if self.config.grow and self.config.phase_images:
+            stage, alpha = growth_by_images(self._images_seen(), self.config.phase_images, n)
+        elif self.config.grow:
             # total_steps_: set by the engine before the first step
             stage, alpha = growth_schedule(int(g.steps_done), self.total_steps_, n,
                                            self.config.final_share)
@@ -465,9 +530,9 @@ class MSInfoGAN(_InfoGANBase):
 
     def _d_regulariser(self, real: torch.Tensor) -> torch.Tensor | None:
         c = self.config
-        if c.r1 == 0 or int(self.nets_["g"].steps_done) % c.r1_every != 0:
+        if c.r1_gamma == 0 or int(self.nets_["g"].steps_done) % c.r1_every != 0:
             return None
         real = real.detach().requires_grad_(True)
         logit, _ = self.nets_["d"](real)
         (grad,) = torch.autograd.grad(logit.float().sum(), real, create_graph=True)
-        return 0.5 * c.r1 * c.r1_every * grad.pow(2).flatten(1).sum(1).mean()
+        return 0.5 * c.r1_gamma * c.r1_every * grad.pow(2).flatten(1).sum(1).mean()

@@ -22,9 +22,13 @@ All convolutions and linear layers use the equalised learning rate (weights draw
 and scaled by He's constant at run time, ProGAN Sec. 4.1); the mapping network's layers use a
 0.01 learning-rate multiplier (StyleGAN, App. C). Departures, for CPU-sized runs: 4 mapping
 layers instead of 8 and narrower channels (`width` at the top resolution, doubling down to
-`max_width`). The discriminator has no minibatch-standard-deviation layer and no batch
-normalisation, so that its output for an image never depends on the rest of the batch (genad
-scores images one by one).
+`max_width`).
+
+The discriminator's minibatch standard deviation (ProGAN Sec. 3, StyleGAN2's groups of 4)
+lets it see a batch's variety, which discourages a collapsed generator; but genad scores
+and encodes images one by one, so the statistic is computed in training mode only. In eval
+mode the layer feeds a constant instead, the running mean of the statistic over training
+(`mbstd_mean`), so that an image's output never depends on the rest of its batch.
 """
 
 from __future__ import annotations
@@ -175,14 +179,40 @@ class StyleGenerator(nn.Module):
         return out if skip is None else torch.lerp(skip, out, alpha)
 
 
+class MinibatchStd(nn.Module):
+    """Append one channel: the standard deviation of each feature over a group of `group`
+    images, averaged over features and pixels (training), or its running mean (eval)."""
+
+    def __init__(self, group: int = 4, momentum: float = 0.01) -> None:
+        super().__init__()
+        self.group, self.momentum = group, momentum
+        self.register_buffer("mbstd_mean", torch.tensor(0.0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = x.shape
+        if self.training:
+            g = min(self.group, n)
+            while n % g:  # the largest group size <= `group` that divides the batch
+                g -= 1
+            y = x.float().reshape(g, -1, *x.shape[1:])  # (G, N/G, C, H, W)
+            std = (y.var(0, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))  # (N/G,)
+            with torch.no_grad():
+                self.mbstd_mean.lerp_(std.mean().detach(), self.momentum)
+            stat = std.repeat(g)[:, None, None, None].to(x.dtype)  # image i: group i % (N/G)
+        else:
+            stat = self.mbstd_mean.to(x.dtype).expand(n, 1, 1, 1)
+        return torch.cat([x, stat.expand(n, 1, h, w)], dim=1)
+
+
 class ProgressiveDiscriminator(nn.Module):
     """images (B, C, r, r) at the generator's current resolution -> (logit (B,), features
     (B, feature_dim)). Mirrors the generator: fromRGB at the entry resolution, blocks of two
     3x3 convolutions and 2x average pooling down to 4x4, then a 3x3 convolution and a linear
-    layer to the features that both the real/fake head and an InfoGAN Q head read."""
+    layer to the features that both the real/fake head and an InfoGAN Q head read; with
+    `mbstd_group` > 0, a minibatch standard deviation channel enters that last convolution."""
 
     def __init__(self, size: int, channels: int, width: int = 32, max_width: int = 256,
-                 feature_dim: int = 256) -> None:
+                 feature_dim: int = 256, mbstd_group: int = 0) -> None:
         super().__init__()
         widths = block_widths(size, width, max_width)
         n = len(widths)
@@ -194,7 +224,9 @@ class ProgressiveDiscriminator(nn.Module):
                           nn.AvgPool2d(2))
             for i in range(1, n)
         )
-        self.head = nn.Sequential(EqualConv2d(widths[0], widths[0], 3), nn.LeakyReLU(0.2),
+        extra = 1 if mbstd_group else 0
+        self.head = nn.Sequential(*([MinibatchStd(mbstd_group)] if mbstd_group else []),
+                                  EqualConv2d(widths[0] + extra, widths[0], 3), nn.LeakyReLU(0.2),
                                   nn.Flatten(), EqualLinear(widths[0] * 16, feature_dim),
                                   nn.LeakyReLU(0.2))
         self.classifier = EqualLinear(feature_dim, 1)
@@ -235,4 +267,17 @@ def growth_schedule(step: int, total: int, n_blocks: int, final_share: float = 0
     stage = (p + 1) // 2
     if p % 2 == 1:  # fading in block `stage`
         return stage, min(1.0, (step - p * length) / length)
+    return stage, 1.0
+
+
+def growth_by_images(images: int, phase_images: int, n_blocks: int) -> tuple[int, float]:
+    """(stage, alpha) after `images` training images when every phase (4x4 stabilising, then
+    a fade-in and a stabilising phase per higher resolution) lasts `phase_images` images
+    (ProGAN Sec. A.1: 600k); the final resolution then trains for the rest of the run."""
+    p = images // phase_images
+    if n_blocks == 1 or p >= 2 * n_blocks - 2:
+        return n_blocks - 1, 1.0
+    stage = (p + 1) // 2
+    if p % 2 == 1:  # fading in block `stage`
+        return stage, (images - p * phase_images) / phase_images
     return stage, 1.0
