@@ -14,6 +14,13 @@ For each model it measures
 
     python benchmarks/speed.py                 # CPU, all three models
     python benchmarks/speed.py --device cuda --batch-size 256 --epochs 20
+
+The generative models (`--generative`, default every one) are timed per training step at
+`--gen-size` (64) on sprites, at their final resolution (ms-infogan without growing), beside
+the step's FLOP count (torch.utils.flop_counter: forward, backward and R1 where it falls) and
+the ratio of each step's time to infogan's DCGAN step:
+
+    python benchmarks/speed.py --models "" --gen-size 64     # generative models only
 """
 
 from __future__ import annotations
@@ -70,6 +77,50 @@ def floor(det, x: torch.Tensor, batch: int, steps: int, fn) -> float:
     return steps * batch / (time.perf_counter() - t)
 
 
+def generative_speed(names: list[str], size: int, batch: int, steps: int, device: str
+                     ) -> list[dict]:
+    """Seconds and FLOPs of one training step of each generative model at `size` px."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from genad.data import shapes
+    from genad.data.base import to_float
+
+    x = to_float(shapes.sample(batch, seed=0, size=min(size, 64)).images)
+    x = resize(x, size)
+    rows = []
+    for name in names:
+        extra = {"grow": False} if name == "ms-infogan" else {}
+        det = genad.create(name, image_size=size, batch_size=batch, device=device, seed=0,
+                           **extra)
+        det.setup(1)
+        det.n_train_, det.world_size_, det.total_steps_ = batch, 1, steps  # as the engine sets
+        for net in det.nets_.values():
+            net.train()
+        b = x.to(det.device_)
+        det.train_step(b)  # warm-up
+        with FlopCounterMode(display=False) as counter:
+            det.train_step(b)
+        flops = counter.get_total_flops()
+        if det.device_.type == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        for _ in range(steps):
+            det.train_step(b)
+        if det.device_.type == "cuda":
+            torch.cuda.synchronize()
+        sec = (time.perf_counter() - t) / steps
+        rows.append({"model": name, "size": size, "batch": batch, "s_per_step": round(sec, 3),
+                     "gflop_per_step": round(flops / 1e9, 1),
+                     "gflop_per_s": round(flops / 1e9 / sec, 1)})
+    base = next((r["s_per_step"] for r in rows if r["model"] == "infogan"), None)
+    for r in rows:
+        r["x_infogan_step"] = round(r["s_per_step"] / base, 2) if base else None
+    return rows
+
+
+GENERATIVE = "infogan,ms-infogan,vae,beta-vae,factor-vae,beta-tcvae"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default="ae,ganomaly,skip-ganomaly")
@@ -77,11 +128,15 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--generative", default=GENERATIVE, help="generative models to time per "
+                    "step (empty: none)")
+    ap.add_argument("--gen-size", type=int, default=64)
+    ap.add_argument("--gen-steps", type=int, default=3)
     args = ap.parse_args()
 
     split = genad.data.load("digits", protocol="leave-one-out", cls=3, seed=0)
     rows = []
-    for name in args.models.split(","):
+    for name in [m for m in args.models.split(",") if m]:
         det = genad.create(
             name, epochs=args.epochs, batch_size=args.batch_size, device=args.device, seed=0
         )
@@ -109,13 +164,19 @@ def main() -> None:
         rows.append(row)
         print(json.dumps(row), flush=True)
 
-    cols = list(dict.fromkeys(k for r in rows for k in r))
-    print("\n| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
-    for r in rows:
-        print("| " + " | ".join(str(r.get(c, "")) for c in cols) + " |")
+    gen = [m for m in args.generative.split(",") if m]
+    gen_rows = generative_speed(gen, args.gen_size, args.batch_size, args.gen_steps,
+                                args.device) if gen else []
+    for table in (rows, gen_rows):
+        if not table:
+            continue
+        cols = list(dict.fromkeys(k for r in table for k in r))
+        print("\n| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
+        for r in table:
+            print("| " + " | ".join(str(r.get(c, "")) for c in cols) + " |")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(rows, f, indent=2)
+            json.dump({"detectors": rows, "generative": gen_rows}, f, indent=2)
 
 
 if __name__ == "__main__":
