@@ -8,7 +8,8 @@
 Trains MODEL on --train sprites (genad's rendering of the dSprites grid) and after every
 epoch reads MIG off Q's codes (the GANs) or the posterior means (the VAEs) of --eval held-out
 sprites; writes OUT/curve.json (step, images, seconds, MIG, the MI bound where logged),
-OUT/curve.png and OUT/samples.png (the final model). MIG here uses --eval sprites, fewer
+OUT/curve.png, OUT/samples.png and OUT/traversals.png (a row per code) of the final model,
+saved in OUT/model. MIG here uses --eval sprites, fewer
 than disentanglement_lib's 10,000: a learning curve, not a figure to set beside a paper's.
 """
 
@@ -24,6 +25,7 @@ import torch
 
 import genad
 from genad.data import shapes
+from genad.disentangle import write_traversals
 from genad.metrics import mig
 from genad.params import parse_params
 from genad.report import plot_sample_grid
@@ -81,8 +83,10 @@ def main() -> None:
         point["mi"] = h.get("mi")
     (out / "curve.json").write_text(json.dumps({"model": args.model, "params": params,
                                                 "curve": curve}, indent=1))
+    det.save(out / "model")
     plot_sample_grid(det.generate(64, seed=0), out / "samples.png",
                      title=f"{args.model}: samples after {curve[-1]['step']} steps")
+    write_traversals(det, out / "traversals.png", seed=args.seed)
     _plot(curve, out / "curve.png", args.model)
 
 
