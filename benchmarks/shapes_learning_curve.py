@@ -56,17 +56,8 @@ def main() -> None:
     curve: list[dict] = []
     t0 = time.perf_counter()
 
-    def codes(det) -> np.ndarray:
-        g = det.nets_.get("g")
-        if g is None or not hasattr(g, "stage") or int(g.stage) == g.n_blocks - 1:
-            return det.encode(held)
-        # ms-infogan still growing: D reads the sprites at its current resolution
-        x = det.prepare(held)
-        x = det._real_at(x, int(g.stage), float(g.alpha))
-        return det.evaluate_batches(x, det._q_codes).numpy()
-
     def read_mig(epoch: int, det) -> dict:
-        m = mig(codes(det), factors)
+        m = mig(det.encode(held), factors)  # ms-infogan: at its current resolution
         step = det.steps_per_epoch_ * epoch
         point = {"epoch": epoch, "step": step, "images": step * args.batch_size,
                  "seconds": round(time.perf_counter() - t0, 1), "mig": m["mig"],

@@ -217,7 +217,6 @@ def probe_for(spec: str, size: int, quiet: bool = True, refresh: bool = False) -
     from genad.data import shapes
 
     name = spec.split(":", 1)[0]
-    tag = "".join(ch if ch.isalnum() else "-" for ch in spec).strip("-")
     path = cache_path(spec, size)
     if (path / "model.json").is_file() and not refresh:
         return genad.load(path)
@@ -231,7 +230,7 @@ def probe_for(spec: str, size: int, quiet: bool = True, refresh: bool = False) -
         if (labels < 0).any():
             raise ConfigError(f"a probe needs class labels; {spec} has unlabelled images")
         heads = (Head("class", "class", int(labels.max()) + 1),)
-        probe = train_probe(src.images, labels, heads, size, key=tag, quiet=quiet)
+        probe = train_probe(src.images, labels, heads, size, key=_tag(spec), quiet=quiet)
     probe.save(path)
     return probe
 
@@ -239,8 +238,12 @@ def probe_for(spec: str, size: int, quiet: bool = True, refresh: bool = False) -
 def cache_path(spec: str, size: int) -> Path:
     """The folder where `probe_for` keeps the probe of data set `spec` at `size` pixels."""
     name = spec.split(":", 1)[0]
-    tag = "".join(ch if ch.isalnum() else "-" for ch in spec).strip("-")
-    return cache_dir() / f"{'shapes' if name == 'shapes' else tag}-{size}-v{VERSION}"
+    return cache_dir() / f"{'shapes' if name == 'shapes' else _tag(spec)}-{size}-v{VERSION}"
+
+
+def _tag(spec: str) -> str:
+    """A data-set spec as a file-name-safe key: "mnist:~/data" -> "mnist---data"."""
+    return "".join(ch if ch.isalnum() else "-" for ch in spec).strip("-")
 
 
 def fid(extractor: Any, images_a: Any, images_b: Any) -> float:

@@ -205,3 +205,13 @@ def test_scores_do_not_depend_on_the_batch_with_minibatch_std(digits16) -> None:
     whole = det.decision_function(x)
     parts = np.concatenate([det.decision_function(x[:5]), det.decision_function(x[5:])])
     np.testing.assert_allclose(whole, parts, rtol=1e-5)
+
+
+def test_encode_reads_images_at_the_current_resolution_while_growing(digits16) -> None:
+    """A learning curve reads codes between epochs, when D may still run at 4x4 or 8x8."""
+    det = genad.create("ms-infogan", **SMALL).fit(digits16)
+    full = det.encode(digits16[:6])
+    det._set_growth(0, 1.0)  # as after an early epoch: D reads 4x4 images
+    early = det.encode(digits16[:6])
+    assert early.shape == full.shape and np.isfinite(early).all()
+    assert not np.array_equal(early, full)

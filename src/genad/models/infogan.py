@@ -478,22 +478,25 @@ class MSInfoGAN(_InfoGANBase):
             net.alpha.fill_(alpha)
 
     def train_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        # the step count is read from its buffer (saved with G, so resume continues it) once
+        # a step: growth, R1's interval and the moving average all use this one read
+        self._step = int(self.nets_["g"].steps_done)
         stage, alpha = self._advance_growth()  # counts this step: R1's interval sees the count
         losses = super().train_step(self._real_at(x, stage, alpha))
         self._update_ema(len(x))
         return losses
 
-    def _images_seen(self) -> int:
-        """Images the networks have trained on, over every DDP rank (the engine sets
+    def _images_seen(self, steps: int) -> int:
+        """Images `steps` training steps covered, over every DDP rank (the engine sets
         world_size_)."""
-        return int(self.nets_["g"].steps_done) * self.config.batch_size * self.world_size_
+        return steps * self.config.batch_size * self.world_size_
 
     @torch.no_grad()
     def _update_ema(self, batch: int) -> None:
         """g_ema <- beta g_ema + (1 - beta) g, with the half-life `ema_images` (capped at
         `ema_rampup` of the images seen), as StyleGAN2-ADA's training loop does."""
         c = self.config
-        half_life = min(c.ema_images, self._images_seen() * c.ema_rampup)
+        half_life = min(c.ema_images, self._images_seen(self._step + 1) * c.ema_rampup)
         beta = 0.5 ** (batch * self.world_size_ / half_life) if half_life > 0 else 0.0
         g, g_ema = self.nets_["g"], self.nets_["g_ema"]
         for p_ema, p in zip(g_ema.parameters(), g.parameters()):
@@ -507,10 +510,11 @@ class MSInfoGAN(_InfoGANBase):
         g = self.nets_["g"]
         n = g.n_blocks
         if self.config.grow and self.config.phase_images:
-            stage, alpha = growth_by_images(self._images_seen(), self.config.phase_images, n)
+            stage, alpha = growth_by_images(self._images_seen(self._step),
+                                            self.config.phase_images, n)
         elif self.config.grow:
             # total_steps_: set by the engine before the first step
-            stage, alpha = growth_schedule(int(g.steps_done), self.total_steps_, n,
+            stage, alpha = growth_schedule(self._step, self.total_steps_, n,
                                            self.config.final_share)
         else:
             stage, alpha = n - 1, 1.0
@@ -527,6 +531,16 @@ class MSInfoGAN(_InfoGANBase):
             real = torch.lerp(low, real, alpha)
         return real
 
+    def encode(self, data: Any) -> np.ndarray:
+        """As the base's, at the networks' current resolution while they grow (a learning
+        curve reads codes between epochs): D reads the images pooled as it reads reals."""
+        g = self.nets_["g"]
+        stage, alpha = int(g.stage), float(g.alpha)
+        if stage == g.n_blocks - 1 and alpha == 1:
+            return super().encode(data)
+        x = self._real_at(self.prepare(data), stage, alpha)
+        return self.evaluate_batches(x, self._q_codes).numpy()
+
     def after_training(self, x: torch.Tensor) -> None:
         # a run too short to finish growing still generates and scores at full resolution
         self._set_growth(self.nets_["g"].n_blocks - 1, 1.0)
@@ -534,7 +548,7 @@ class MSInfoGAN(_InfoGANBase):
 
     def _d_regulariser(self, real: torch.Tensor) -> torch.Tensor | None:
         c = self.config
-        if c.r1_gamma == 0 or int(self.nets_["g"].steps_done) % c.r1_every != 0:
+        if c.r1_gamma == 0 or (self._step + 1) % c.r1_every != 0:  # the count after this step
             return None
         real = real.detach().requires_grad_(True)
         logit, _ = self.nets_["d"](real)
