@@ -196,24 +196,8 @@ def test_factor_vae_prunes_collapsed_dims_and_is_reproducible() -> None:
         # a collapsed dimension (std 0.01 < 0.05) that would otherwise win every argmin
         return np.concatenate([codes, 0.01 * r.normal(size=(n, 1))], axis=1)
 
-    a = factor_vae_score(
-        sample,
-        4,
-        np.random.default_rng(2),
-        batch_size=16,
-        n_train=100,
-        n_eval=100,
-        n_variance_estimate=500,
-    )
-    b = factor_vae_score(
-        sample,
-        4,
-        np.random.default_rng(2),
-        batch_size=16,
-        n_train=100,
-        n_eval=100,
-        n_variance_estimate=500,
-    )
+    a, b = (factor_vae_score(sample, 4, np.random.default_rng(2), batch_size=16, n_train=100,
+                             n_eval=100, n_variance_estimate=500) for _ in range(2))
     assert a["num_active_dims"] == 4 and a["eval_accuracy"] > 0.95
     assert a["votes"][:, 4].sum() == 0
     assert a["eval_accuracy"] == b["eval_accuracy"] and (a["votes"] == b["votes"]).all()
