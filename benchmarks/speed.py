@@ -34,6 +34,7 @@ import torch.nn.functional as F
 
 import genad
 from genad.data.base import resize
+from genad.params import parse_params
 
 
 def reference_style_step(det, x: torch.Tensor) -> None:
@@ -77,8 +78,8 @@ def floor(det, x: torch.Tensor, batch: int, steps: int, fn) -> float:
     return steps * batch / (time.perf_counter() - t)
 
 
-def generative_speed(names: list[str], size: int, batch: int, steps: int, device: str
-                     ) -> list[dict]:
+def generative_speed(names: list[str], size: int, batch: int, steps: int, device: str,
+                     ms_params: dict | None = None) -> list[dict]:
     """Seconds and FLOPs of one training step of each generative model at `size` px."""
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -89,7 +90,7 @@ def generative_speed(names: list[str], size: int, batch: int, steps: int, device
     x = resize(x, size)
     rows = []
     for name in names:
-        extra = {"grow": False} if name == "ms-infogan" else {}
+        extra = {"grow": False, **(ms_params or {})} if name == "ms-infogan" else {}
         det = genad.create(name, image_size=size, batch_size=batch, device=device, seed=0,
                            **extra)
         det.setup(1)
@@ -132,6 +133,8 @@ def main() -> None:
                     "step (empty: none)")
     ap.add_argument("--gen-size", type=int, default=64)
     ap.add_argument("--gen-steps", type=int, default=3)
+    ap.add_argument("--ms-param", action="append", default=[], metavar="KEY=VALUE",
+                    help="an ms-infogan parameter for its step, e.g. width=32 (repeatable)")
     args = ap.parse_args()
 
     split = genad.data.load("digits", protocol="leave-one-out", cls=3, seed=0)
@@ -166,7 +169,7 @@ def main() -> None:
 
     gen = [m for m in args.generative.split(",") if m]
     gen_rows = generative_speed(gen, args.gen_size, args.batch_size, args.gen_steps,
-                                args.device) if gen else []
+                                args.device, parse_params(args.ms_param)) if gen else []
     for table in (rows, gen_rows):
         if not table:
             continue

@@ -118,8 +118,8 @@ class InfoGANConfig(DetectorConfig):
 class MSInfoGANConfig(InfoGANConfig):
     # channels at the top resolution, doubling towards 4x4 up to max_width (genad.nn.style):
     # ProGAN's plan, narrow where the pixels are many. At 64 px, batch 64, one CPU thread a
-    # step takes 1.55 s (150 GFLOP) against infogan's DCGAN step 1.08 s (144 GFLOP); the
-    # earlier 32 / 256 took 7.2 s (599 GFLOP) (benchmarks/speed.py)
+    # step takes 1.6 s (150 GFLOP) against infogan's DCGAN step 1.0 s (144 GFLOP); the
+    # earlier 32 / 256 took 7-9 s (599 GFLOP) (benchmarks/speed.py --ms-param width=32 ...)
     width: int = 16
     max_width: int = 128
     w_dim: int = 128  # StyleGAN uses 512; smaller for CPU-sized runs
