@@ -15,44 +15,26 @@ than disentanglement_lib's 10,000: a learning curve, not a figure to set beside 
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
+from common import start, training_parser
 
 import genad
 from genad.data import shapes
 from genad.disentangle import write_traversals
 from genad.metrics import mig
-from genad.params import parse_params
 from genad.report import plot_sample_grid
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("model")
-    p.add_argument("--out", required=True)
-    p.add_argument("--train", type=int, default=20_000)
-    p.add_argument("--eval", type=int, default=2_000)
-    p.add_argument("--size", type=int, default=32)
-    p.add_argument("--epochs", type=int, default=12)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
-    args = p.parse_args()
-    torch.set_num_threads(args.threads)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    args = training_parser(__doc__, train=20_000).parse_args()
+    out, params = start(args)
     train = shapes.sample(args.train, seed=args.seed, size=args.size)
     held = shapes.sample(args.eval, seed=10_000 + args.seed, size=args.size)
     factors = shapes.factor_grid().to_index(held.factors.numpy())
-    params = {"image_size": args.size, "epochs": args.epochs, "batch_size": args.batch_size,
-              "seed": args.seed, "device": args.device, **parse_params(args.param)}
     curve: list[dict] = []
     t0 = time.perf_counter()
 

@@ -107,3 +107,42 @@ def test_cli_disentangle_traverse_generate(shapes_probe, tmp_path: Path, capsys)
     assert main(["disentangle", "ae", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
     assert "no latent codes" in err and err.count("\n") == 2
+
+
+class _LinearModel:
+    """A stand-in generative model: 3 codes ~ U(-1, 1), 'images' = the codes mixed by `mix`
+    (a 1x3 strip), and an encoder that reads the strip back unmixed by `read`."""
+
+    def __init__(self, mix: np.ndarray, read: np.ndarray) -> None:
+        self.mix, self.read = mix, read
+
+    def code_specs(self) -> list[dict]:
+        return [{"name": f"c{j}", "kind": "continuous", "columns": [j]} for j in range(3)]
+
+    def sample_latent(self, n: int, seed: int = 0) -> np.ndarray:
+        return np.random.default_rng(seed).uniform(-1, 1, (n, 3))
+
+    def decode(self, lat: np.ndarray) -> np.ndarray:
+        return (lat @ self.mix.T)[:, None, None, :]
+
+    def encode(self, images: np.ndarray) -> np.ndarray:
+        return images[:, 0, 0, :] @ self.read.T
+
+
+def test_model_centrality_picks_the_models_that_agree() -> None:
+    """Two models whose codes are the strip's own axes (one permuted) and one whose encoder
+    reads each code as the sum of two axes: the aligned ones read each other's codes perfectly
+    and are picked."""
+    from genad.disentangle import model_centrality, model_similarity
+
+    eye, perm = np.eye(3), np.eye(3)[[2, 0, 1]]
+    pairs = np.array([[1.0, 1, 0], [0, 1, 1], [1, 0, 1]])
+    a, b, mixed = _LinearModel(eye, eye), _LinearModel(perm, perm), _LinearModel(eye, pairs)
+    kw = {"n_train": 60, "n_eval": 40, "n_variance": 500}
+    assert model_similarity(a, b, **kw) == 1.0
+    assert model_similarity(a, mixed, **kw) < 0.9
+    res = model_centrality([mixed, a, b], **kw)
+    assert res["picked"] in (1, 2)
+    assert res["centrality"][0] < min(res["centrality"][1:])
+    with pytest.raises(genad.errors.ConfigError):
+        model_centrality([a])

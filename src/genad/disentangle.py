@@ -221,6 +221,47 @@ def evaluate(model: Any, spec: str = "shapes", budget: str = "quick", seed: int 
     return out
 
 
+def model_similarity(data_model: Any, encoder: Any, seed: int = 0, n_train: int = 300,
+                     n_eval: int = 150, n_variance: int = 2000, batch_size: int = 64) -> float:
+    """The FactorVAE score of `encoder`'s codes on images `data_model` generates, with
+    data_model's codes as the ground-truth factors (InfoGAN-CR, Lin et al. ICML 2020, Sec. 5,
+    the pairwise similarity behind ModelCentrality): each vote fixes one of data_model's codes
+    over a batch and asks which of encoder's codes varies least."""
+    from genad.metrics import factor_vae_score
+
+    specs = data_model.code_specs()
+
+    def sample_fn(k: int | None, n: int, rng: np.random.Generator) -> np.ndarray:
+        lat = data_model.sample_latent(n, seed=int(rng.integers(2**31)))
+        if k is not None:
+            cols = specs[k]["columns"]
+            lat[:, cols] = lat[:1, cols]
+        return encoder.encode(data_model.decode(lat))
+
+    return factor_vae_score(sample_fn, len(specs), seed, batch_size=batch_size, n_train=n_train,
+                            n_eval=n_eval, n_variance_estimate=n_variance)["eval_accuracy"]
+
+
+def model_centrality(models: list[Any], seed: int = 0, **kw: int) -> dict[str, Any]:
+    """ModelCentrality (Lin et al., ICML 2020, Sec. 5): pick, without labels, the model of a set
+    (e.g. seeds of one configuration) that agrees most with the others. s_ij is the mean of
+    `model_similarity` both ways; a model's centrality is its mean s_ij over the others; the
+    most central is picked. `kw`: model_similarity's sample counts.
+    Returns {"similarity": (M, M) list (diagonal 1), "centrality": [M], "picked": index}."""
+    m = len(models)
+    if m < 2:
+        raise ConfigError(f"ModelCentrality compares models: give at least 2, got {m}")
+    sim = np.eye(m)
+    for i in range(m):
+        for j in range(m):
+            if i != j:
+                sim[i, j] = model_similarity(models[i], models[j], seed=seed, **kw)
+    pair = (sim + sim.T) / 2
+    central = (pair.sum(1) - 1) / (m - 1)
+    return {"similarity": pair.tolist(), "centrality": central.tolist(),
+            "picked": int(np.argmax(central))}
+
+
 def _generative(name: str) -> None:
     from genad import registry
     from genad.models.generative import LatentModel

@@ -538,6 +538,31 @@ def plot_trade_space(rows: Sequence[Mapping[str, Any]], path: str | Path,
     return _save(fig, path)
 
 
+def plot_control_matrices(matrices: Sequence[Any], titles: Sequence[str],
+                          rows: Sequence[str], columns: Sequence[str], path: str | Path,
+                          title: str = "") -> Path:
+    """Control matrices V (codes x factors, genad.metrics.control) side by side, one shared
+    colour scale from 0, each cell annotated with its value."""
+    if not len(matrices):
+        raise DataError("no control matrices to plot")
+    mats = [np.asarray(m, dtype=float) for m in matrices]
+    top = max(float(m.max()) for m in mats) or 1.0
+    fig = _figure(2.2 + 2.6 * len(mats), 0.9 + 0.42 * len(rows))
+    axes = np.atleast_1d(fig.subplots(1, len(mats), sharey=True))
+    for ax, m, t in zip(axes, mats, titles):
+        im = ax.imshow(m, cmap="viridis", vmin=0, vmax=top, aspect="auto")
+        for (i, j), v in np.ndenumerate(m):
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6.5,
+                    color="white" if v < 0.6 * top else "black")
+        ax.set_xticks(range(len(columns)), columns, rotation=40, ha="right", fontsize=7)
+        ax.set_yticks(range(len(rows)), rows, fontsize=7)
+        ax.set_title(t, fontsize=8)
+    fig.colorbar(im, ax=axes.tolist(), shrink=0.8, label="traversal variance / real variance")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return _save(fig, path)
+
+
 def plot_lemma1(rows: Sequence[Mapping[str, Any]], path: str | Path,
                 title: str | None = None) -> Path:
     """Lemma 1 across the info weight lambda, mean ± std over seeds: (1) the MI lower bound,

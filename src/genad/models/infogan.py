@@ -46,6 +46,14 @@ representation (`score_kind`):
                      (with Ledoit-Wolf shrinkage) to the codes of the normal training images.
     "disc-features"  the same Gaussian model on the discriminator's features.
 
+InfoGAN-CR (`cr_weight` > 0, both models; Lin et al., "InfoGAN-CR and ModelCentrality", ICML
+2020): after `cr_start` of the steps a second network (genad.nn.gan.ContrastiveDiscriminator)
+sees pairs of generated images that share the value of one code, drawn at random, and every
+other input drawn anew, and learns which code they share (cross-entropy, its own Adam); G
+minimises the same cross-entropy (cooperatively), so each code must make a change that can be
+told apart from the others'. The authors' dSprites setting: weight 2.0 from step 288,000 of
+322,560, lr 2e-3, the shared code equal in both images (gap 0).
+
 Generative API: `sample_latent`, `decode`, `generate`, `encode` (Q's estimate of the codes:
 argmax index per categorical code, mean per continuous code), `code_specs`, `traverse_latent`.
 """
@@ -68,6 +76,7 @@ from genad.models.gan_common import bce, weights_frozen
 from genad.models.generative import LatentModel
 from genad.nn import DCDecoder, DCDiscriminator, init_dcgan_weights
 from genad.nn.density import GaussianModel
+from genad.nn.gan import ContrastiveDiscriminator
 from genad.nn.style import (
     ProgressiveDiscriminator,
     StyleGenerator,
@@ -96,9 +105,16 @@ class InfoGANConfig(DetectorConfig):
     score_kind: str = "inversion"
     inversion_steps: int = 10  # latent-search steps when scoring (AnoGAN used 500; see doc)
     inversion_lr: float = 0.05
+    cr_weight: float = 0.0  # InfoGAN-CR's contrastive regulariser (Lin et al., ICML 2020);
+    #                         0 = off. The authors' dSprites runs use 2.0 (see the module doc)
+    cr_start: float = 0.9  # share of the training steps before the regulariser starts (the
+    #                        authors: step 288,000 of 322,560, after plain InfoGAN training)
+    cr_lr: float = 2e-3  # its network's Adam lr, betas (0.5, 0.999) (the authors' crd_lr)
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.cr_weight < 0 or not 0 <= self.cr_start <= 1 or self.cr_lr <= 0:
+            raise ConfigError("cr_weight must be >= 0, cr_start in [0, 1] and cr_lr > 0")
         self.categorical = tuple(int(k) for k in np.atleast_1d(self.categorical or ()))
         if any(k < 2 for k in self.categorical):
             raise ConfigError(f"categorical codes need >= 2 categories, got {self.categorical}")
@@ -267,7 +283,41 @@ class _InfoGANBase(LatentModel, Detector):
         d.apply(init_dcgan_weights)
         feat = _feature_dim(d, channels, c.image_size)
         q = QHead(feat, c.q_hidden, sum(c.categorical), c.continuous, c.q_fixed_std)
-        return {"g": g, "d": d, "q": q, **self._score_nets(feat)}
+        return {"g": g, "d": d, "q": q, **self._cr_nets(channels), **self._score_nets(feat)}
+
+    def _cr_nets(self, channels: int) -> dict[str, nn.Module]:
+        """InfoGAN-CR's network when `cr_weight` > 0; it counts the training steps (saved with
+        it, so a resumed run starts the regulariser on time)."""
+        if not self.config.cr_weight:
+            return {}
+        cr = ContrastiveDiscriminator(self.config.image_size, channels, len(self.code_specs()))
+        cr.register_buffer("steps_done", torch.tensor(0))
+        return {"cr": cr}
+
+    def _cr_pairs(self, n: int, device: torch.device
+                  ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(n pairs of generated images stacked on the channel axis, the index of the code each
+        pair shares) once the regulariser is on; None before (and without it). Counts the step."""
+        c = self.config
+        if not c.cr_weight:
+            return None
+        cr = self.nets_["cr"]
+        step = int(cr.steps_done)
+        cr.steps_done += 1
+        if step < int(c.cr_start * self.total_steps_):
+            return None
+        specs = self.code_specs()
+        masks = torch.zeros(len(specs), self.code_dim, dtype=torch.bool, device=device)
+        for j, spec in enumerate(specs):
+            masks[j, [col - c.noise_dim for col in spec["columns"]]] = True
+        z1, code1, _, _ = self._draw(n, device)
+        z2, code2, _, _ = self._draw(n, device)
+        shared = torch.randint(0, len(specs), (n,), device=device)
+        code2 = torch.where(masks[shared], code1, code2)
+        both = self._generate(torch.cat([z1, z2]), torch.cat([code1, code2]))
+        if both.shape[-1] != c.image_size:  # ms-infogan while it grows
+            both = F.interpolate(both, size=c.image_size, mode="nearest")
+        return torch.cat([both[:n], both[n:]], dim=1), shared
 
     def rebuild_scoring(self) -> None:
         self.nets_.pop("gauss", None)
@@ -287,7 +337,14 @@ class _InfoGANBase(LatentModel, Detector):
         return {
             "d": torch.optim.Adam(dq, c.lr, betas=(c.beta1, c.beta2)),
             "g": torch.optim.Adam(self.nets_["g"].parameters(), c.lr_g, betas=(c.beta1, c.beta2)),
+            **self._cr_optimizer(),
         }
+
+    def _cr_optimizer(self) -> dict[str, torch.optim.Optimizer]:
+        if "cr" not in self.nets_:
+            return {}
+        return {"cr": torch.optim.Adam(self.nets_["cr"].parameters(), self.config.cr_lr,
+                                       betas=(0.5, 0.999))}
 
     def _generate(self, z: torch.Tensor, code: torch.Tensor, noise: bool = True,
                   ema: bool = False) -> torch.Tensor:
@@ -305,6 +362,10 @@ class _InfoGANBase(LatentModel, Detector):
         d, q = self.nets_["d"], self.nets_["q"]
         z, code, idx, cont = self._draw(len(real), real.device)
         fake = self._generate(z, code)
+        cr = self._cr_pairs(len(real), real.device)
+        if cr is not None:  # InfoGAN-CR: its network learns which code each pair shares
+            pairs, shared = cr
+            self.optimize(F.cross_entropy(self.nets_["cr"](pairs.detach()), shared), "cr")
         # D and Q: real/fake BCE on detached fakes, plus L_info on those fakes
         d_real, _ = d(real)
         d_fake, f_fake = d(fake.detach())
@@ -313,14 +374,23 @@ class _InfoGANBase(LatentModel, Detector):
         reg = self._d_regulariser(real)
         total_d = loss_d + c.info_weight * info_d + (reg if reg is not None else 0.0)
         self.optimize(total_d, "d")
-        # G: non-saturating loss plus L_info through the frozen D and Q
-        with weights_frozen(d, q):
+        # G: non-saturating loss plus L_info through the frozen D and Q (and InfoGAN-CR's
+        # cross-entropy through its frozen network)
+        with weights_frozen(d, q, *([self.nets_["cr"]] if "cr" in self.nets_ else [])):
             logit, feat = d(fake)
             info_g, mi = self._info_terms(*q(feat), idx, cont)
             adv = bce(logit, True)
-            self.optimize(adv + c.info_weight * info_g, "g")
-        return {"d": loss_d.detach(), "g": adv.detach(), "info": info_g.detach(),
-                "mi": mi.detach()}
+            loss_g = adv + c.info_weight * info_g
+            cr_loss = None
+            if cr is not None:
+                cr_loss = F.cross_entropy(self.nets_["cr"](pairs), shared)
+                loss_g = loss_g + c.cr_weight * cr_loss
+            self.optimize(loss_g, "g")
+        out = {"d": loss_d.detach(), "g": adv.detach(), "info": info_g.detach(),
+               "mi": mi.detach()}
+        if c.cr_weight:  # logged as 0 before the regulariser starts
+            out["cr"] = cr_loss.detach() if cr_loss is not None else loss_d.new_zeros(())
+        return out
 
     # ---- representation: codes, features, Gaussian scores -----------------------------------
     def _q_codes(self, x: torch.Tensor, soft: bool = False) -> torch.Tensor:
@@ -457,7 +527,8 @@ class MSInfoGAN(_InfoGANBase):
         q = QHead(c.feature_dim, c.q_hidden, sum(c.categorical), c.continuous, c.q_fixed_std)
         g.register_buffer("steps_done", torch.tensor(0))
         g_ema = copy.deepcopy(g).requires_grad_(False)  # not optimised: a moving average of g
-        return {"g": g, "g_ema": g_ema, "d": d, "q": q, **self._score_nets(c.feature_dim)}
+        return {"g": g, "g_ema": g_ema, "d": d, "q": q, **self._cr_nets(channels),
+                **self._score_nets(c.feature_dim)}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         c = self.config
@@ -466,6 +537,7 @@ class MSInfoGAN(_InfoGANBase):
             "d": torch.optim.Adam(dq, c.lr, betas=(c.beta1, c.beta2), eps=1e-8),
             "g": torch.optim.Adam(self.nets_["g"].parameters(), c.lr_g, betas=(c.beta1, c.beta2),
                                   eps=1e-8),
+            **self._cr_optimizer(),
         }
 
     def _generate(self, z: torch.Tensor, code: torch.Tensor, noise: bool = True,

@@ -98,3 +98,27 @@ class DCAutoencoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
 
+
+
+class ContrastiveDiscriminator(nn.Module):
+    """InfoGAN-CR's contrastive regulariser network (Lin et al., ICML 2020, Sec. 3): a pair of
+    images stacked on the channel axis (B, 2C, S, S) -> logits (B, n_codes) of which code the
+    two images share. The authors' dSprites net: 4x4 stride-2 convolutions of widths 32, 32,
+    64, 64 (64 beyond) down to 4x4, FC 128, LeakyReLU(0.2), spectral normalisation on every
+    layer but the last."""
+
+    def __init__(self, size: int, channels: int, n_codes: int) -> None:
+        super().__init__()
+        sn = nn.utils.parametrizations.spectral_norm
+        layers: list[nn.Module] = []
+        c_in = 2 * channels
+        for i in range(_levels(size)):
+            w = (32, 32, 64, 64)[i] if i < 4 else 64
+            layers += [sn(nn.Conv2d(c_in, w, 4, 2, 1)), nn.LeakyReLU(0.2)]
+            c_in = w
+        layers += [nn.Flatten(), sn(nn.Linear(c_in * 16, 128)), nn.LeakyReLU(0.2),
+                   nn.Linear(128, n_codes)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, pairs: torch.Tensor) -> torch.Tensor:
+        return self.net(pairs)
