@@ -74,3 +74,38 @@ def test_every_registered_class_is_a_trainable() -> None:
     assert "content-transfer" not in registry.names()  # `genad models` lists detectors only
     with pytest.raises(ConfigError, match="Did you mean 'ganomaly'"):
         registry.get("ganomly")
+
+
+class _Recorder(Trainable):
+    """Trains nothing; remembers the first pixel of every image of every batch."""
+
+    name = "recorder"
+
+    def build(self, channels: int) -> dict[str, torch.nn.Module]:
+        self.seen: list[list[float]] = []
+        return {"w": torch.nn.Linear(1, 1)}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"w": torch.optim.SGD(self.nets_["w"].parameters(), 0.0)}
+
+    def train_step(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        self.seen.append(batch[:, 0, 0, 0].tolist())
+        return {"loss": torch.zeros(())}
+
+
+def test_epoch_images_draws_a_fresh_share_of_the_data_each_epoch() -> None:
+    """epoch_images shortens the epoch and each epoch draws its images anew from all of
+    them; without it an epoch is one pass."""
+    x = torch.arange(1000, dtype=torch.float32).reshape(1000, 1, 1, 1).expand(-1, 1, 8, 8)
+    short = _Recorder(image_size=8, epochs=3, batch_size=16, epoch_images=64)
+    short.setup(1)
+    short.train(x.contiguous())
+    assert short.steps_per_epoch_ == 4 and len(short.seen) == 12
+    epochs = [sorted(sum(short.seen[i * 4 : (i + 1) * 4], [])) for i in range(3)]
+    assert all(len(set(e)) == 64 for e in epochs) and epochs[0] != epochs[1] != epochs[2]
+    full = _Recorder(image_size=8, epochs=1, batch_size=16)
+    full.setup(1)
+    full.train(x.contiguous())
+    assert full.steps_per_epoch_ == 62 and len(set(sum(full.seen, []))) == 992
+    with pytest.raises(ConfigError):
+        _Recorder(image_size=8, batch_size=16, epoch_images=8)

@@ -254,7 +254,7 @@ def fit(
     else:
         data = tuple(d.to(device, non_blocking=True) for d in data)
     n = len(data) if torch.is_tensor(data) else len(data[0])
-    per_rank = n // w.size
+    per_rank = (min(n, cfg.epoch_images) if cfg.epoch_images else n) // w.size
     steps_per_epoch = per_rank // cfg.batch_size
     if steps_per_epoch == 0:
         raise ConfigError(
@@ -278,7 +278,8 @@ def fit(
             for net in model.nets_.values():
                 net.train()
             gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
-            order = torch.randperm(n, generator=gen)[w.rank :: w.size].to(device)
+            # this epoch's images: a fresh draw when an epoch is shorter than the data
+            order = torch.randperm(n, generator=gen)[w.rank :: w.size][:per_rank].to(device)
             sums: dict[str, torch.Tensor] = {}
             t0, seen, info = time.perf_counter(), 0, ""
             for i in range(steps_per_epoch):

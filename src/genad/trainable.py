@@ -50,12 +50,18 @@ class TrainableConfig:
     seed: int = 0
     device: str = "auto"  # "auto" = CUDA when present, else CPU
     eval_batch_size: int = 256  # images per no-grad batch when scoring, encoding, decoding
+    epoch_images: int | None = None  # an epoch is this many images, drawn anew each epoch
+    #   from all the training images (a large set, e.g. the whole dSprites grid, read in
+    #   shorter epochs); None = one pass over them
 
     def __post_init__(self) -> None:
         if not is_network_size(self.image_size):
             raise ConfigError(f"image_size must be a power of two >= 8, got {self.image_size}")
         if self.epochs < 0 or self.batch_size < 1 or self.eval_batch_size < 1:
             raise ConfigError("epochs must be >= 0, batch_size and eval_batch_size >= 1")
+        if self.epoch_images is not None and self.epoch_images < self.batch_size:
+            raise ConfigError(f"epoch_images must be at least batch_size ({self.batch_size}), "
+                              f"got {self.epoch_images}")
 
 
 class Trainable(ABC):

@@ -205,3 +205,12 @@ def test_renderer_matches_real_dsprites(real):
     assert report["ellipse"][1] > 0.99 and report["heart"][1] > 0.99
     assert min(r[2] for r in report.values()) > 0.8
     assert exact.mean() > 0.75
+
+
+def test_grid_set_is_the_whole_grid_in_order():
+    full = shapes.grid_set(16)
+    assert len(full) == 737_280 and full.images.shape[1:] == (1, 16, 16)
+    pick = np.array([0, 1, 40_000, 737_279])
+    idx = shapes.all_factors()[pick]
+    np.testing.assert_array_equal(full.images[pick, 0].numpy(), shapes.render(idx, 16))
+    np.testing.assert_array_equal(full.factors[pick].numpy(), shapes.make_set(idx, 16).factors)

@@ -97,10 +97,11 @@ def test_gaussian_scores_are_mahalanobis_distances(kind, digits16) -> None:
 def test_bad_infogan_settings() -> None:
     for bad in ({"categorical": (1,)}, {"categorical": (), "continuous": 0},
                 {"score_kind": "nope"}, {"info_weight": -1}, {"inversion_steps": -1},
-                {"cr_weight": -1}, {"cr_start": 1.5}, {"cr_lr": 0}):
+                {"cr_weight": -1}, {"cr_start": 1.5}, {"cr_lr": 0}, {"arch": "resnet"},
+                {"noise": "cauchy"}):
         with pytest.raises(ConfigError):
             genad.create("infogan", **bad)
-    for bad in ({"final_share": 1.0}, {"r1_every": 0}):
+    for bad in ({"final_share": 1.0}, {"r1_every": 0}, {"arch": "infogan-mnist"}):
         with pytest.raises(ConfigError):
             genad.create("ms-infogan", **bad)
 
@@ -273,3 +274,17 @@ def test_contrastive_regulariser_starts_on_time_and_resumes(name, digits16, tmp_
     np.testing.assert_array_equal(back.encode(digits16[:5]), det.encode(digits16[:5]))
     off = genad.create(name, **{**kw, "cr_weight": 0.0}).fit(digits16)
     assert "cr" not in off.nets_ and "cr" not in off.history_[-1]
+
+
+def test_the_authors_mnist_networks_and_uniform_noise(digits16, tmp_path) -> None:
+    """arch="infogan-mnist": the InfoGAN authors' MNIST nets (FC 1024 trunk shared by D and a
+    BatchNorm Q head); noise="uniform": their U(-1, 1) noise. Trains, samples, saves."""
+    det = genad.create("infogan", **SMALL, arch="infogan-mnist", noise="uniform").fit(digits16)
+    assert det.nets_["d"].features[-3].out_features == 1024
+    assert any(isinstance(m, torch.nn.BatchNorm1d) for m in det.nets_["q"].modules())
+    z = det.sample_latent(500, seed=0)[:, : det.config.noise_dim]
+    assert z.min() >= -1 and z.max() <= 1 and abs(z).max() > 0.99
+    assert det.generate(4, seed=0).shape == (4, 1, 16, 16)
+    det.save(tmp_path / "m")
+    np.testing.assert_array_equal(genad.load(tmp_path / "m").encode(digits16[:6]),
+                                  det.encode(digits16[:6]))

@@ -21,7 +21,9 @@ Q and D's trunk learn from L_info in the D step on the detached fakes; G learns 
 through the frozen D and Q in the G step.
 
 `infogan`: DCGAN generator and discriminator (genad.nn.dcgan), Adam lr 2e-4 for D and 1e-3
-for G, betas (0.5, 0.999) (InfoGAN App. C.1).
+for G, betas (0.5, 0.999) (InfoGAN App. C.1). `arch="infogan-mnist"` uses the authors' own
+MNIST networks instead (FC layers of 1024, a BatchNorm Q head; their code's LeakyReLU slope
+0.01 and N(0, 0.02) initialisation), and `noise="uniform"` their U(-1, 1) noise.
 `ms-infogan` (the project's method, after Paul, Wang, Alajaji, Burlina, "Unsupervised
 Discovery, Control, and Disentanglement of Semantic Attributes", Neural Computation 2021):
 the style-based progressive generator of genad.nn.style with the codes entering the styles
@@ -76,7 +78,12 @@ from genad.models.gan_common import bce, weights_frozen
 from genad.models.generative import LatentModel
 from genad.nn import DCDecoder, DCDiscriminator, init_dcgan_weights
 from genad.nn.density import GaussianModel
-from genad.nn.gan import ContrastiveDiscriminator
+from genad.nn.gan import (
+    ContrastiveDiscriminator,
+    InfoGANDiscriminator,
+    InfoGANGenerator,
+    init_infogan_weights,
+)
 from genad.nn.style import (
     ProgressiveDiscriminator,
     StyleGenerator,
@@ -90,8 +97,11 @@ SCORE_KINDS = ("inversion", "code-density", "disc-features")
 
 @dataclass
 class InfoGANConfig(DetectorConfig):
+    arch: str = "dcgan"  # "dcgan": genad.nn.dcgan's nets at `width`; "infogan-mnist": the
+    #                      authors' MNIST nets (genad.nn.gan.InfoGANGenerator / ...Discriminator)
     width: int = 64  # DCGAN widths (InfoGAN App. C uses DCGAN-style nets)
     noise_dim: int = 62  # incompressible noise (InfoGAN App. C.1, MNIST: 62)
+    noise: str = "normal"  # z ~ N(0, I), or "uniform": U(-1, 1) as the authors' MNIST code
     categorical: tuple[int, ...] = (10,)  # one code of 10 categories (InfoGAN App. C.1)
     continuous: int = 2  # continuous codes ~ U(-1, 1) (InfoGAN App. C.1, MNIST: 2)
     info_weight: float = 1.0  # lambda (InfoGAN Sec. 7: lambda = 1 for discrete codes)
@@ -113,6 +123,10 @@ class InfoGANConfig(DetectorConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.arch not in ("dcgan", "infogan-mnist"):
+            raise ConfigError(f"arch must be 'dcgan' or 'infogan-mnist', got {self.arch!r}")
+        if self.noise not in ("normal", "uniform"):
+            raise ConfigError(f"noise must be 'normal' or 'uniform', got {self.noise!r}")
         if self.cr_weight < 0 or not 0 <= self.cr_start <= 1 or self.cr_lr <= 0:
             raise ConfigError("cr_weight must be >= 0, cr_start in [0, 1] and cr_lr > 0")
         self.categorical = tuple(int(k) for k in np.atleast_1d(self.categorical or ()))
@@ -164,6 +178,8 @@ class MSInfoGANConfig(InfoGANConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.arch != "dcgan":
+            raise ConfigError("ms-infogan builds its own style-based networks; arch is infogan's")
         if self.code_scales is not None:
             self.code_scales = tuple(int(s) for s in np.atleast_1d(self.code_scales))
         if not 0 <= self.final_share < 1:
@@ -189,15 +205,17 @@ class MSInfoGANConfig(InfoGANConfig):
 
 class QHead(nn.Module):
     """Discriminator features -> (logits of every categorical code, concatenated; means of the
-    continuous codes; their log standard deviations)."""
+    continuous codes; their log standard deviations). FC `hidden`, LeakyReLU(`slope`), FC;
+    with `batch_norm` a BatchNorm before the LeakyReLU (the InfoGAN authors' MNIST Q)."""
 
-    def __init__(self, n_in: int, hidden: int, n_logits: int, n_cont: int, fixed_std: bool
-                 ) -> None:
+    def __init__(self, n_in: int, hidden: int, n_logits: int, n_cont: int, fixed_std: bool,
+                 batch_norm: bool = False, slope: float = 0.2) -> None:
         super().__init__()
         self.n_logits, self.n_cont, self.fixed_std = n_logits, n_cont, fixed_std
         n_out = n_logits + n_cont * (1 if fixed_std else 2)
-        self.net = nn.Sequential(nn.Flatten(), nn.Linear(n_in, hidden), nn.LeakyReLU(0.2),
-                                 nn.Linear(hidden, n_out))
+        norm = [nn.BatchNorm1d(hidden)] if batch_norm else []
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(n_in, hidden), *norm,
+                                 nn.LeakyReLU(slope), nn.Linear(hidden, n_out))
 
     def forward(self, f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         out = self.net(f).float()
@@ -244,7 +262,10 @@ class _InfoGANBase(LatentModel, Detector):
               ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor], torch.Tensor]:
         """(z, code vector, categorical indices, continuous values) for n samples."""
         c = self.config
-        z = torch.randn(n, c.noise_dim, generator=generator)
+        if c.noise == "uniform":
+            z = torch.rand(n, c.noise_dim, generator=generator) * 2 - 1
+        else:
+            z = torch.randn(n, c.noise_dim, generator=generator)
         idx = [torch.randint(0, k, (n,), generator=generator) for k in c.categorical]
         cont = torch.rand(n, c.continuous, generator=generator) * 2 - 1
         onehots = [F.one_hot(i, k).float() for i, k in zip(idx, c.categorical)]
@@ -277,12 +298,22 @@ class _InfoGANBase(LatentModel, Detector):
     # ---- training ---------------------------------------------------------------------------
     def build(self, channels: int) -> dict[str, nn.Module]:
         c = self.config
-        g = DCDecoder(c.image_size, channels, c.noise_dim + self.code_dim, c.width)
-        d = DCDiscriminator(c.image_size, channels, c.width)
-        g.apply(init_dcgan_weights)
-        d.apply(init_dcgan_weights)
-        feat = _feature_dim(d, channels, c.image_size)
-        q = QHead(feat, c.q_hidden, sum(c.categorical), c.continuous, c.q_fixed_std)
+        n_cat = sum(c.categorical)
+        if c.arch == "infogan-mnist":
+            g = InfoGANGenerator(c.image_size, channels, c.noise_dim + self.code_dim)
+            d = InfoGANDiscriminator(c.image_size, channels)
+            q = QHead(1024, c.q_hidden, n_cat, c.continuous, c.q_fixed_std, batch_norm=True,
+                      slope=0.01)
+            for net in (g, d, q):
+                net.apply(init_infogan_weights)
+            feat = 1024
+        else:
+            g = DCDecoder(c.image_size, channels, c.noise_dim + self.code_dim, c.width)
+            d = DCDiscriminator(c.image_size, channels, c.width)
+            g.apply(init_dcgan_weights)
+            d.apply(init_dcgan_weights)
+            feat = _feature_dim(d, channels, c.image_size)
+            q = QHead(feat, c.q_hidden, n_cat, c.continuous, c.q_fixed_std)
         return {"g": g, "d": d, "q": q, **self._cr_nets(channels), **self._score_nets(feat)}
 
     def _cr_nets(self, channels: int) -> dict[str, nn.Module]:

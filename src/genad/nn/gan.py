@@ -122,3 +122,57 @@ class ContrastiveDiscriminator(nn.Module):
 
     def forward(self, pairs: torch.Tensor) -> torch.Tensor:
         return self.net(pairs)
+
+
+class InfoGANGenerator(nn.Module):
+    """The InfoGAN authors' MNIST generator (Chen et al. 2016, App. C.1, Table 1; their
+    network_type "mnist"): FC 1024, FC (S/4)^2 x 128, 4x4 stride-2 deconvolution to 64 channels,
+    4x4 stride-2 deconvolution to the image; BatchNorm and ReLU between, tanh out (their
+    sigmoid, on [-1, 1] images). (B, nz) -> (B, C, S, S)."""
+
+    def __init__(self, size: int, channels: int, nz: int) -> None:
+        super().__init__()
+        q = size // 4
+        self.net = nn.Sequential(
+            nn.Linear(nz, 1024), nn.BatchNorm1d(1024), nn.ReLU(True),
+            nn.Linear(1024, q * q * 128), nn.BatchNorm1d(q * q * 128), nn.ReLU(True),
+            nn.Unflatten(1, (128, q, q)),
+            nn.ConvTranspose2d(128, 64, 4, 2, 1), nn.BatchNorm2d(64), nn.ReLU(True),
+            nn.ConvTranspose2d(64, channels, 4, 2, 1), nn.Tanh(),
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
+
+
+class InfoGANDiscriminator(nn.Module):
+    """The InfoGAN authors' MNIST discriminator trunk: 4x4 stride-2 convolutions to 64 and 128
+    channels, FC 1024 (BatchNorm after the last two, LeakyReLU after each, with their code's
+    slope 0.01; the paper's table says 0.1), then a linear logit.
+    forward: (B, C, S, S) -> (logit (B,), features (B, 1024), shared with the Q head)."""
+
+    def __init__(self, size: int, channels: int) -> None:
+        super().__init__()
+        q = size // 4
+        self.features = nn.Sequential(
+            nn.Conv2d(channels, 64, 4, 2, 1), nn.LeakyReLU(0.01),
+            nn.Conv2d(64, 128, 4, 2, 1), nn.BatchNorm2d(128), nn.LeakyReLU(0.01),
+            nn.Flatten(), nn.Linear(q * q * 128, 1024), nn.BatchNorm1d(1024), nn.LeakyReLU(0.01),
+        )
+        self.classifier = nn.Linear(1024, 1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        f = self.features(x)
+        return self.classifier(f).flatten(), f
+
+
+def init_infogan_weights(m: nn.Module) -> None:
+    """The InfoGAN authors' initialisation: every weight N(0, 0.02), biases 0, BatchNorm scales
+    N(1, 0.02)."""
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        nn.init.normal_(m.weight, 0.0, 0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+        nn.init.normal_(m.weight, 1.0, 0.02)
+        nn.init.zeros_(m.bias)
