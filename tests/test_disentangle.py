@@ -75,6 +75,20 @@ def test_bench_writes_tables_and_plots_and_resumes(shapes_probe, tmp_path) -> No
     assert again[0]["mig"] == rows[2]["mig"]
 
 
+def test_bench_picks_a_seed_by_model_centrality(shapes_probe, tmp_path) -> None:
+    rows = bench(["infogan", "infogan:untrained"], "shapes:200", seeds=[0, 1], lambdas=[1.0],
+                 params={"*": TINY, "infogan": GAN}, out=tmp_path, budget="smoke")
+    assert len(rows) == 4
+    cen = json.loads((tmp_path / "centrality.json").read_text())
+    assert list(cen) == ["infogan-lambda1"]  # trained cells only
+    entry = cen["infogan-lambda1"]
+    assert entry["seeds"] == [0, 1] and entry["picked_seed"] in (0, 1)
+    assert np.allclose(entry["similarity"], np.array(entry["similarity"]).T)
+    md = (tmp_path / "centrality.md").read_text()
+    picked = next(r for r in rows if r["seed"] == entry["picked_seed"] and r["lambda"] == 1.0)
+    assert f"| infogan-lambda1 | 2 | {entry['picked_seed']} | {picked['mig']:.3f} |" in md
+
+
 def test_bench_evaluates_untrained_networks_as_a_baseline(shapes_probe, tmp_path) -> None:
     rows = bench(["infogan:untrained"], "shapes:200", seeds=[0], lambdas=[1.0],
                  params={"*": TINY, "infogan": GAN}, out=tmp_path, budget="smoke")

@@ -366,7 +366,9 @@ def bench(models: list[str | Cell], spec: str = "shapes", seeds: range | list[in
     lambdas: one list for every InfoGAN-family entry, or a dict label -> list.
     params: extra model parameters per label, over those of its model name, over "*" (all).
     Writes results.csv (one row per run), results.md (mean ± std over seeds),
-    trade_space.png (FID vs MIG) and lemma1.png under `out`; returns the rows."""
+    trade_space.png (FID vs MIG) and lemma1.png under `out`, and with two seeds or more the
+    seed ModelCentrality picks for each trained cell without labels (centrality.json,
+    centrality.md: its MIG and FactorVAE score beside the mean); returns the rows."""
     from genad.metrics import aggregate, to_markdown, write_csv
     from genad.report import plot_lemma1, plot_trade_space
 
@@ -409,7 +411,47 @@ def bench(models: list[str | Cell], spec: str = "shapes", seeds: range | list[in
     family_rows = [r for r in trained if r["lambda"] is not None]
     if family_rows:
         plot_lemma1(family_rows, out / "lemma1.png")
+    if len(seeds) > 1:
+        _write_centrality([c for c in cells if c.trained], list(seeds), out, budget, rows)
     return rows
+
+
+def _write_centrality(cells: list[Cell], seeds: list[int], out: Path, budget: str,
+                      rows: list[dict[str, Any]]) -> None:
+    """ModelCentrality over the seeds of every trained cell: out/centrality.json (the
+    similarities, centralities and the picked seed) and centrality.md (the picked seed's MIG
+    and FactorVAE score beside the mean over seeds). A cell already there with the same seeds
+    is read back."""
+    import json
+
+    import genad
+
+    path = out / "centrality.json"
+    done = json.loads(path.read_text()) if path.exists() else {}
+    n_train, n_eval = BUDGETS[budget]["votes"]
+    lines = ["| model | seeds | picked seed | MIG picked | MIG mean | FactorVAE picked | "
+             "FactorVAE mean |", "|---|---|---|---|---|---|---|"]
+    for cell in cells:
+        key = str(cell.folder)
+        if done.get(key, {}).get("seeds") != seeds:
+            models = [genad.load(str(out / cell.folder / f"seed{s}")) for s in seeds]
+            res = model_centrality(models, seed=0, n_train=n_train, n_eval=n_eval,
+                                   n_variance=BUDGETS[budget]["mig"])
+            done[key] = {"seeds": seeds, **res, "picked_seed": seeds[res["picked"]]}
+            path.write_text(json.dumps(done, indent=1))
+        mine = {r["seed"]: r for r in rows if r["model"] == _without_lambda(cell).label
+                and r["lambda"] == (cell.params.get("info_weight"))}
+        pick = mine.get(done[key]["picked_seed"], {})
+        figures = [pick.get("mig"), _mean(mine.values(), "mig"), pick.get("factor_vae"),
+                   _mean(mine.values(), "factor_vae")]
+        lines.append(f"| {key} | {len(seeds)} | {done[key]['picked_seed']} | "
+                     + " | ".join("–" if v is None else f"{v:.3f}" for v in figures) + " |")
+    (out / "centrality.md").write_text("\n".join(lines) + "\n")
+
+
+def _mean(rows: Any, key: str) -> float | None:
+    vals = [r[key] for r in rows if r.get(key) is not None]
+    return float(np.mean(vals)) if vals else None
 
 
 def _parse_entry(entry: str, params: dict[str, dict[str, Any]]) -> Cell:
