@@ -72,7 +72,8 @@ def main() -> None:
     plot_sample_grid(det.generate(64, seed=0), out / "samples.png",
                      title=f"{args.model}: samples after {curve[-1]['step']} steps")
     write_traversals(det, out / "traversals.png", seed=args.seed)
-    _plot(curve, out / "curve.png", args.model)
+    _plot(curve, out / "curve.png", args.model,
+          f"MIG ({args.eval:,} {'held-out ' if args.train else 'grid '}sprites)")
     if args.final_budget:
         from genad.disentangle import evaluate
 
@@ -83,7 +84,7 @@ def main() -> None:
                                                    "sap", "fid_probe", "control")}))
 
 
-def _plot(curve: list[dict], path: Path, title: str) -> None:
+def _plot(curve: list[dict], path: Path, title: str, ylabel: str) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -92,7 +93,7 @@ def _plot(curve: list[dict], path: Path, title: str) -> None:
     ax = fig.subplots()
     ax.plot([c["step"] for c in curve], [c["mig"] for c in curve], marker="o")
     ax.set_xlabel("training steps")
-    ax.set_ylabel("MIG (held-out sprites)")
+    ax.set_ylabel(ylabel)
     ax.set_title(f"{title}: MIG while training", fontsize=9)
     fig.savefig(path)
 

@@ -288,3 +288,11 @@ def test_the_authors_mnist_networks_and_uniform_noise(digits16, tmp_path) -> Non
     det.save(tmp_path / "m")
     np.testing.assert_array_equal(genad.load(tmp_path / "m").encode(digits16[:6]),
                                   det.encode(digits16[:6]))
+
+
+def test_a_run_with_the_regulariser_equals_one_without_until_it_starts(digits16) -> None:
+    kw = dict(SMALL, epochs=2, max_width=16, w_dim=16, mapping_layers=2)
+    plain = genad.create("ms-infogan", **kw).fit(digits16)
+    cr = genad.create("ms-infogan", **kw, cr_weight=2.0, cr_start=0.5).fit(digits16)
+    assert plain.history_[0]["g"] == cr.history_[0]["g"]
+    assert plain.history_[1]["g"] != cr.history_[1]["g"]

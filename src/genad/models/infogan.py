@@ -321,7 +321,12 @@ class _InfoGANBase(LatentModel, Detector):
         it, so a resumed run starts the regulariser on time)."""
         if not self.config.cr_weight:
             return {}
-        cr = ContrastiveDiscriminator(self.config.image_size, channels, len(self.code_specs()))
+        # drawn from its own seed: the other networks, and every step before the regulariser
+        # starts, are those of the same run without it (an ablation compares like with like)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.config.seed + 7_919)
+            cr = ContrastiveDiscriminator(self.config.image_size, channels,
+                                          len(self.code_specs()))
         cr.register_buffer("steps_done", torch.tensor(0))
         return {"cr": cr}
 
