@@ -11,7 +11,8 @@ the best one-to-one assignment of code values to digits (Hungarian matching on t
 matrix), the reading behind InfoGAN's "5% error" (Chen et al. 2016, Sec. 7.1). Writes
 OUT/curve.json (step, seconds, accuracy, NMI, MI bound), OUT/curve.png, OUT/samples.png and
 OUT/traversals.png (rows: the digit code's ten values, then each continuous code) of the
-final model, saved in OUT/model. --data is the MNIST folder (default $GENAD_DATA/mnist).
+final model, saved in OUT/model. --data is the MNIST folder (default $GENAD_DATA/mnist); any
+other labelled source (e.g. `digits`) is split 5:1 into training and test images.
 """
 
 from __future__ import annotations
@@ -50,9 +51,14 @@ def main() -> None:
     args = p.parse_args()
     out, params = start(args)
     name, _, path = args.data.partition(":")
-    train, test = gdata._official(name, Path(path) if path else None, download=False)
-    train = gdata.base.fit(train, size=args.size)
-    test = gdata.base.fit(test, size=args.size)
+    if name in ("mnist", "fashion-mnist"):  # the official train / test parts
+        train, test = gdata._official(name, Path(path) if path else None, download=False)
+        train, test = gdata.base.fit(train, size=args.size), gdata.base.fit(test, size=args.size)
+    else:  # any other labelled source: a seeded 5:1 split
+        src = gdata.load(args.data, size=args.size)
+        order = np.random.default_rng(args.seed).permutation(len(src))
+        cut = len(src) * 5 // 6
+        train, test = src.subset(np.sort(order[:cut])), src.subset(np.sort(order[cut:]))
     if args.limit:
         train = train.subset(np.arange(min(args.limit, len(train))))
     labels = test.labels.numpy()

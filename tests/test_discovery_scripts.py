@@ -1,0 +1,74 @@
+"""The discovery benchmarks run end to end at a tiny size: benchmarks/mnist_infogan.py,
+shapes_learning_curve.py, code_scales.py and cr_ablation.py (no figure is asserted: these
+runs are far too short to learn; the scripts' own figures are in docs/)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def run_script(monkeypatch, name: str, *argv: object) -> None:
+    monkeypatch.syspath_prepend(str(BENCH))  # the scripts import benchmarks/common.py
+    spec = importlib.util.spec_from_file_location(f"{name}_script", BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(sys, "argv", [f"{name}.py", *map(str, argv)])
+    module.main()
+
+
+def test_mnist_infogan_script(tmp_path, monkeypatch) -> None:
+    run_script(monkeypatch, "mnist_infogan", "infogan", "--out", tmp_path, "--data", "digits",
+               "--size", 16, "--epochs", 2, "--batch-size", 32, "--param", "width=8")
+    curve = json.loads((tmp_path / "curve.json").read_text())["curve"]
+    assert [c["epoch"] for c in curve] == [1, 2]
+    assert all(0 <= c["accuracy"] <= 1 and sorted(c["code_to_digit"]) == list(range(10))
+               for c in curve)
+    for f in ("curve.png", "samples.png", "traversals.png", "model/model.json"):
+        assert (tmp_path / f).is_file(), f
+
+
+def test_assignment_accuracy_is_the_best_one_to_one_map(monkeypatch) -> None:
+    monkeypatch.syspath_prepend(str(BENCH))
+    from mnist_infogan import assignment_accuracy
+
+    acc, mapping = assignment_accuracy(np.array([2, 2, 0, 0, 1, 0]),
+                                       np.array([0, 0, 1, 1, 2, 2]), k=3)
+    assert acc == pytest.approx(5 / 6) and mapping == [1, 2, 0]
+
+
+def test_shapes_learning_curve_script(tmp_path, monkeypatch, shapes_probe) -> None:
+    run_script(monkeypatch, "shapes_learning_curve", "infogan", "--out", tmp_path, "--size",
+               16, "--train", 256, "--eval", 200, "--epochs", 2, "--param", "width=8",
+               "--param", "categorical=[]", "--param", "continuous=3", "--final-budget",
+               "quick")
+    curve = json.loads((tmp_path / "curve.json").read_text())["curve"]
+    assert [c["step"] for c in curve] == [3, 6]  # 256 sprites, 10% held out, batch 64
+    final = json.loads((tmp_path / "final.json").read_text())
+    assert final["budget"] == "quick" and final["steps"] == 6 and 0 <= final["mig"] <= 1
+
+
+def test_code_scales_script(tmp_path, monkeypatch, shapes_probe) -> None:
+    run_script(monkeypatch, "code_scales", "--out", tmp_path, "--size", 16, "--train", 256,
+               "--eval", 200, "--epochs", 1, "--param", "width=8")
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert list(res) == ["coarse", "fine", "all"]
+    assert res["coarse"]["code_scales"] == [0, 1] and res["fine"]["code_scales"] == [1, 2]
+    assert len(res["all"]["control_matrix"]) == 5  # codes x factors
+    assert (tmp_path / "control_matrices.png").stat().st_size > 0
+
+
+def test_cr_ablation_script(tmp_path, monkeypatch) -> None:
+    run_script(monkeypatch, "cr_ablation", "--out", tmp_path, "--model", "infogan", "--train",
+               256, "--eval", 200, "--epochs", 2, "--seeds", 2, "--param", "width=8")
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert [r["seed"] for r in res["runs"]] == [0, 1]
+    assert res["mean_difference"] == pytest.approx(
+        sum(r["cr"] - r["plain"] for r in res["runs"]) / 2)
