@@ -27,6 +27,7 @@ from common import start, training_parser
 
 import genad
 from genad.data import shapes
+from genad.data.base import as_images, resize
 from genad.disentangle import write_traversals
 from genad.metrics import mig
 from genad.report import plot_sample_grid
@@ -34,9 +35,12 @@ from genad.report import plot_sample_grid
 
 def main() -> None:
     p = training_parser(__doc__, train=20_000)
-    p.add_argument("--final-budget", choices=["quick", "full"],
+    p.add_argument("--final-budget", choices=["smoke", "quick", "full"],
                    help="after training, every figure of genad.disentangle.evaluate at this "
                    "sample budget (full: disentanglement_lib's), into OUT/final.json")
+    p.add_argument("--minutes", type=float, default=None,
+                   help="a wall-clock training budget: the epochs are set from the time of a "
+                   "few measured steps (overrides --epochs)")
     args = p.parse_args()
     out, params = start(args)
     if args.train:
@@ -45,6 +49,10 @@ def main() -> None:
         # learning curve is for, so 0.5% of the grid (3,686 sprites) is held out for it
         train = shapes.grid_set(args.size)
         params = {"epoch_images": 20_000, "calib_fraction": 0.005, **params}
+    if args.minutes:
+        params["epochs"], seconds = epochs_for(args.model, params, train, args.minutes)
+        print(json.dumps({"minutes": args.minutes, "s_per_step": round(seconds, 4),
+                          "epochs": params["epochs"]}), flush=True)
     held = shapes.sample(args.eval, seed=10_000 + args.seed, size=args.size)
     factors = shapes.factor_grid().to_index(held.factors.numpy())
     curve: list[dict] = []
@@ -79,9 +87,33 @@ def main() -> None:
 
         res = evaluate(det, "shapes", budget=args.final_budget, seed=args.seed)
         res["steps"] = curve[-1]["step"]
+        res["train_seconds"] = curve[-1]["seconds"]
         (out / "final.json").write_text(json.dumps(res, indent=1, default=float))
         print(json.dumps({k: res.get(k) for k in ("mig", "factor_vae", "dci_disentanglement",
                                                    "sap", "fid_probe", "control")}))
+
+
+def epochs_for(model: str, params: dict, train, minutes: float, steps: int = 12) -> tuple[int,
+                                                                                     float]:
+    """(epochs that fit `minutes` of training, seconds per step): times `steps` training steps
+    (after 3 not timed) of a fresh `model` with `params` on the first images of `train`. For
+    ms-infogan the timed steps run through its whole growth schedule, as a run does."""
+    bs = params.get("batch_size", 64)
+    probe = genad.create(model, **{**params, "epochs": 1, "epoch_images": None})
+    pick = np.arange(bs * (steps + 3)) % len(train)  # a small set is cycled through
+    x = resize(as_images(train.images[pick]), probe.config.image_size)
+    probe.setup(int(x.shape[1]))
+    probe.steps_per_epoch_ = probe.total_steps_ = steps + 3
+    probe.world_size_ = 1
+    for net in probe.nets_.values():
+        net.train()
+    for i in range(steps + 3):
+        if i == 3:
+            t = time.perf_counter()
+        probe.train_step(x[i * bs : (i + 1) * bs].to(probe.device_))
+    per_step = (time.perf_counter() - t) / steps
+    per_epoch = (params.get("epoch_images") or len(train)) // bs
+    return max(1, int(minutes * 60 / (per_step * per_epoch))), per_step
 
 
 def _plot(curve: list[dict], path: Path, title: str, ylabel: str) -> None:

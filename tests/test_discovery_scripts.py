@@ -72,3 +72,17 @@ def test_cr_ablation_script(tmp_path, monkeypatch) -> None:
     assert [r["seed"] for r in res["runs"]] == [0, 1]
     assert res["mean_difference"] == pytest.approx(
         sum(r["cr"] - r["plain"] for r in res["runs"]) / 2)
+
+
+@pytest.mark.slow
+def test_shapes_budget_script(tmp_path, monkeypatch, shapes_probe) -> None:
+    """Two seeds of infogan with a few seconds of training each: the runs, the table with the
+    published figures, and ModelCentrality's pick."""
+    run_script(monkeypatch, "shapes_budget", "--out", tmp_path, "--models", "infogan",
+               "--seeds", 2, "--minutes", 0.01, "--size", 16, "--train", 256, "--eval", 200,
+               "--final-budget", "smoke", "--param", "width=8")
+    res = json.loads((tmp_path / "results.json").read_text())["infogan"]
+    assert len(res["runs"]) == 2 and all(r["steps"] >= 3 for r in res["runs"])
+    assert res["centrality"]["picked"] in (0, 1)
+    md = (tmp_path / "results.md").read_text()
+    assert "| infogan |" in md and "InfoGAN (modified): MIG 0.22" in md
