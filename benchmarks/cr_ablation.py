@@ -18,20 +18,13 @@ import numpy as np
 from common import start, training_parser
 
 import genad
-from genad.data.shapes import factor_grid, make_set
+from genad.data.shapes import factor_grid, position_set
 from genad.metrics import mig
 
 SETTINGS = {  # the learning test's settings (tests/models/test_infogan.py)
     "ms-infogan": {"width": 16, "max_width": 64, "code_scales": [0, 1], "mbstd_group": 0},
     "infogan": {"width": 16},
 }
-
-
-def position_sprites(n: int, seed: int, size: int) -> genad.data.ImageSet:
-    idx = np.zeros((n, 5), dtype=np.int64)
-    idx[:, 1] = 5
-    idx[:, 3:] = np.random.default_rng(seed).integers(0, 32, (n, 2))
-    return make_set(idx, size)
 
 
 def main() -> None:
@@ -42,8 +35,8 @@ def main() -> None:
     p.add_argument("--cr-start", type=float, default=0.5)
     args = p.parse_args()
     out, params = start(args)
-    train = position_sprites(args.train, 0, args.size)
-    held = position_sprites(args.eval, 1, args.size)
+    train = position_set(args.train, 0, args.size)
+    held = position_set(args.eval, 1, args.size)
     factors = factor_grid().to_index(held.factors.numpy())[:, 3:]
     base = {**SETTINGS[args.model], "categorical": [], "continuous": 2, "noise_dim": 1,
             **params}

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 import genad
+from genad.data.shapes import position_set
 from genad.errors import ConfigError
 from genad.metrics import categorical_mi_lower_bound
 
@@ -125,13 +126,7 @@ def test_rescore_equals_a_fresh_fit_with_that_score_kind(name, fitted, digits16,
 
 # ---- learning: Q's codes of real sprites line up with the factors -------------------------------
 def _position_sprites(n: int, seed: int) -> genad.data.ImageSet:
-    """16x16 squares at scale 1 and orientation 0 whose posX and posY are uniform."""
-    from genad.data.shapes import make_set
-
-    idx = np.zeros((n, 5), dtype=np.int64)
-    idx[:, 1] = 5
-    idx[:, 3:] = np.random.default_rng(seed).integers(0, 32, (n, 2))
-    return make_set(idx, 16)
+    return position_set(n, seed, 16)
 
 
 # name -> (settings, training images, epochs); measured MIG (seeds 0 / 1 / 2) against the same

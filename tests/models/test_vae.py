@@ -15,6 +15,7 @@ import pytest
 import torch
 
 import genad
+from genad.data.shapes import position_set
 from genad.errors import ConfigError, NotFittedError
 from genad.metrics import auroc
 from genad.models.vae import (
@@ -243,13 +244,7 @@ def test_loss_drops_on_shapes(name, shapes32) -> None:
 
 
 def _position_sprites(n: int, seed: int, size: int) -> genad.data.ImageSet:
-    """Squares at scale 1 and orientation 0 whose posX and posY are drawn uniformly."""
-    from genad.data.shapes import make_set
-
-    idx = np.zeros((n, 5), dtype=np.int64)
-    idx[:, 1] = 5
-    idx[:, 3:] = np.random.default_rng(seed).integers(0, 32, (n, 2))
-    return make_set(idx, size)
+    return position_set(n, seed, size)
 
 
 # seed 0, 40 epochs: MIG against posX / posY, learnt vs the same network at initialisation

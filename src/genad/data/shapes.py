@@ -378,6 +378,16 @@ def grid_set(size: int = 32) -> ImageSet:
                     factor_names=list(FACTOR_NAMES))
 
 
+def position_set(n: int, seed: int = 0, size: int = CANVAS) -> ImageSet:
+    """`n` squares at the largest scale and orientation 0 whose posX and posY are drawn
+    uniformly under `seed`: sprites whose only factors are the two positions (the learning
+    tests' and the InfoGAN-CR ablation's data)."""
+    idx = np.zeros((_count(n), 5), dtype=np.int64)
+    idx[:, 1] = 5
+    idx[:, 3:] = np.random.default_rng(seed).integers(0, 32, (len(idx), 2))
+    return make_set(idx, size)
+
+
 def sample(n: int, seed: int = 0, size: int = CANVAS) -> ImageSet:
     """`n` sprites with factors drawn uniformly from the grid under `seed` (the same seed
     gives the same set), as an ImageSet (see `make_set`)."""
