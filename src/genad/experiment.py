@@ -138,7 +138,7 @@ def run(
     parameters differ otherwise."""
     params = dict(params or {})
     params.setdefault("seed", split.seed)
-    det = genad.create(model, **params)
+    det = genad.create(model, **params).for_data(split.train)  # config.json: the settings run
     reuse = _reusable(det, trained) if trained is not None and not select_on_test else None
     folder = RunFolder(out, overwrite=overwrite, resume=resume) if out is not None else None
     if folder is not None:

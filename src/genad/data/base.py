@@ -95,6 +95,14 @@ class Split:
     seed: int = 0
 
 
+def family(name: str) -> str:
+    """The data set a set of images comes from, from its name without the part: "mnist-train"
+    -> "mnist", "cifar10-test" -> "cifar10"; "" for unnamed images."""
+    for part in ("-train", "-test"):
+        name = name.removesuffix(part)
+    return name
+
+
 def to_float(images: torch.Tensor | np.ndarray) -> torch.Tensor:
     """uint8 (N, C, H, W) -> float32 in [-1, 1]. Float input must already be in [-1, 1]."""
     x = torch.as_tensor(images)

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from genad.data.base import ImageSet, as_images, resize
+from genad.data.base import ImageSet, as_images, family, resize
 from genad.errors import ConfigError, DataError
 from genad.trainable import Trainable, TrainableConfig, is_network_size
 
@@ -58,6 +58,12 @@ class Detector(Trainable):
     #: config fields that change only how a trained model scores, never its training, so
     #: that `rescore` can switch them on a fitted detector instead of training it again
     SCORING_PARAMS: ClassVar[tuple[str, ...]] = ()
+    #: settings the official code changes with the data set, {family: {field: value}}, with
+    #: family the data's name without its part ("mnist", "cifar10") and "default" for any
+    #: other images (a user's folder, an array). A config field left at None takes its
+    #: value from here when the detector meets its training data (`for_data`, called by
+    #: `fit`), so one model name runs each paper's own setting; a value the user gives is kept.
+    DATASET_DEFAULTS: ClassVar[dict[str, dict[str, Any]]] = {}
 
     # ---- hooks for subclasses -------------------------------------------------------------
     @abstractmethod
@@ -82,6 +88,18 @@ class Detector(Trainable):
         before `after_training` fits them again. Default: nothing."""
 
     # ---- the public API ---------------------------------------------------------------------
+    def for_data(self, data: ImageSet | torch.Tensor | np.ndarray) -> Detector:
+        """Fill the config fields left at None with `DATASET_DEFAULTS` for the data set `data`
+        comes from (an ImageSet's name; "default" for anything else). Returns self."""
+        table = self.DATASET_DEFAULTS
+        if table:
+            name = family(data.name) if isinstance(data, ImageSet) else ""
+            chosen = table.get(name, table["default"])
+            unset = {k: v for k, v in chosen.items() if getattr(self.config, k) is None}
+            if unset:
+                self.config = dataclasses.replace(self.config, **unset)
+        return self
+
     def fit(
         self,
         data: ImageSet | torch.Tensor | np.ndarray,
@@ -95,6 +113,7 @@ class Detector(Trainable):
 
         A seeded `calib_fraction` of the images is held out; their scores set `threshold_`
         and the calibration table used by `calibrated_score`. Returns self."""
+        self.for_data(data)
         x = as_images(data)
         if len(x) < 10:
             raise DataError(f"{self.name} needs at least 10 normal training images, got {len(x)}")
