@@ -18,6 +18,7 @@ import dataclasses
 from abc import abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -35,14 +36,17 @@ __all__ = ["Detector", "DetectorConfig", "is_network_size", "pretrain_autoencode
 class DetectorConfig(TrainableConfig):
     """Settings every detector shares. Model configs subclass this and add the paper's own."""
 
-    calib_fraction: float = 0.1  # share of the normal training images held out for calibration
+    calib_fraction: float = 0.1  # share of the normal training images held out for calibration;
+    #   0 = train on all of them and calibrate on their own (in-sample) scores: no training
+    #   image is lost (a paper's protocol), but unseen normals score higher than trained ones,
+    #   so more of them cross the threshold than its quantile says
     threshold_quantile: float = 0.99  # predict() flags scores above this quantile of normals
     contamination: float | None = None  # if set, threshold at the (1 - contamination) quantile
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not 0 < self.calib_fraction < 1:
-            raise ConfigError("calib_fraction must be in (0, 1)")
+        if not 0 <= self.calib_fraction < 1:
+            raise ConfigError("calib_fraction must be in [0, 1)")
         if self.contamination is not None and not 0 < self.contamination < 0.5:
             raise ConfigError("contamination must be in (0, 0.5)")
         if self.epochs < 1:
@@ -129,8 +133,11 @@ class Detector(Trainable):
         return self
 
     def _calibration_split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(held-out calibration images, training images) at the network size, seeded."""
+        """(held-out calibration images, training images) at the network size, seeded; with
+        calib_fraction 0, (all images, all images)."""
         x = resize(x, self.config.image_size)
+        if self.config.calib_fraction == 0:
+            return x, x
         gen = torch.Generator().manual_seed(self.config.seed)
         perm = torch.randperm(len(x), generator=gen)
         n_cal = max(1, int(round(len(x) * self.config.calib_fraction)))
@@ -250,15 +257,18 @@ class Detector(Trainable):
 
 
 class _AutoencoderPretraining(Trainable):
-    """Mean squared reconstruction of images through encoder -> decoder (Adam): the
-    pre-training some detectors (Deep SVDD) run before their own objective."""
+    """Reconstruction of images through encoder -> decoder (Adam): the pre-training some
+    detectors (Deep SVDD) run before their own objective. `loss(x_rec, x)` defaults to the
+    mean squared error per pixel; with `lr_milestone`, lr x 0.1 from that epoch on."""
 
     name = "autoencoder-pretraining"
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, lr: float, weight_decay: float,
-                 **params: Any) -> None:
+                 loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+                 lr_milestone: int | None = None, **params: Any) -> None:
         super().__init__(**params)
         self._net, self._lr, self._weight_decay = nn.Sequential(encoder, decoder), lr, weight_decay
+        self._loss, self._lr_milestone, self._steps = loss, lr_milestone, 0
 
     def build(self, channels: int) -> dict[str, nn.Module]:
         return {"ae": self._net}
@@ -268,8 +278,14 @@ class _AutoencoderPretraining(Trainable):
                                        weight_decay=self._weight_decay)}
 
     def train_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        loss = (self.nets_["ae"](x) - x).pow(2).mean()
+        if self._lr_milestone is not None:
+            epoch = self._steps // self.steps_per_epoch_
+            for group in self.optimizers_["ae"].param_groups:
+                group["lr"] = self._lr * (0.1 if epoch >= self._lr_milestone else 1.0)
+        x_rec = self.nets_["ae"](x)
+        loss = (x_rec - x).pow(2).mean() if self._loss is None else self._loss(x_rec, x)
         self.optimize(loss, "ae")
+        self._steps += 1
         return {"rec": loss.detach()}
 
 
@@ -282,14 +298,17 @@ def pretrain_autoencoder(
     epochs: int,
     lr: float,
     weight_decay: float,
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    lr_milestone: int | None = None,
 ) -> list[dict]:
-    """Train `encoder` -> `decoder` to reconstruct `x` (mean squared error, Adam) for `epochs`
-    with the engine, at `det`'s batch size, seed and device; the modules are trained in place.
-    Returns the per-epoch metrics."""
+    """Train `encoder` -> `decoder` to reconstruct `x` (Adam) for `epochs` with the engine, at
+    `det`'s batch size, seed and device; the modules are trained in place. `loss(x_rec, x)`:
+    the scalar to minimise, mean squared error per pixel by default; `lr_milestone`: lr x 0.1
+    from that epoch on (none by default). Returns the per-epoch metrics."""
     c = det.config
-    pre = _AutoencoderPretraining(encoder, decoder, lr, weight_decay, image_size=c.image_size,
-                                  epochs=epochs, batch_size=c.batch_size, seed=c.seed,
-                                  device=c.device)
+    pre = _AutoencoderPretraining(encoder, decoder, lr, weight_decay, loss, lr_milestone,
+                                  image_size=c.image_size, epochs=epochs,
+                                  batch_size=c.batch_size, seed=c.seed, device=c.device)
     pre.channels_, pre.device_ = det.channels_, det.device_
     pre.nets_ = {"ae": pre._net.to(det.device_)}
     pre.optimizers_ = pre.optimizers()
