@@ -15,48 +15,68 @@ autoencoder pre-training, with coordinates closer to 0 than `eps` pushed out to 
 (the authors' `init_center_c`). c, R and the step count are buffers of the `svdd` net, so they
 are saved in the model file and in checkpoints.
 
-Preprocessing: `preprocess="gcn"` applies the paper's (Sec. 4.1, as in the authors' code):
-global contrast normalisation with the l1 norm (each image minus its mean, divided by its mean
-absolute deviation), then min-max scaling to [0, 1] with the smallest and largest value over
-the normal training images (the authors take these per class, from the training set of the
-normal class), before the pre-training autoencoder too. The default, "none", gives phi the
-same [-1, 1] images as every other detector: at the budgets we measured GCN lowered CIFAR-10
-one-vs-rest AUROC (README), so it is there to reproduce the paper's setting, not by default.
+Settings follow the authors' code (Deep-SVDD-PyTorch: README commands, src/main.py,
+src/optim/ae_trainer.py), per data set through `DATASET_DEFAULTS`: a field left at None takes
+the MNIST or CIFAR-10 command's value, and the MNIST one for other images ("default"), except
+that other images keep genad's [-1, 1] input (see preprocess below).
+
+Pre-training: an autoencoder (phi, then a DCGAN decoder) learns to reconstruct the images with
+the per-image *sum* of squared errors over the pixels, averaged over the batch (ae_trainer.py),
+Adam with weight decay, lr x 0.1 from `pretrain_lr_milestone` on.
+
+Preprocessing: `preprocess="gcn"` applies the paper's (Sec. 4.1, as in the authors' code, for
+MNIST and CIFAR-10 alike): global contrast normalisation with the l1 norm (each image minus its
+mean, divided by its mean absolute deviation), then min-max scaling to [0, 1] with the smallest
+and largest value over the normal training images (the authors hard-code these per class, from
+the training set of the normal class, datasets/mnist.py and cifar10.py), before the
+pre-training autoencoder too. "none" gives phi the same [-1, 1] images as every other detector;
+it is the default for images other than MNIST and CIFAR-10, for which the authors have no
+setting and where GCN lowered AUROC on the magnetic tiles at the budgets we measured (README).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genad.data.base import ImageSet
 from genad.errors import ConfigError
 from genad.models.base import Detector, DetectorConfig, pretrain_autoencoder
 from genad.nn import DCDecoder, DCEncoder, init_dcgan_weights
 from genad.registry import register
 
+#: --n_epochs of both README commands: pre-training scales with `epochs` against it
+OFFICIAL_EPOCHS = 150
+
 
 @dataclass
 class DeepSVDDConfig(DetectorConfig):
-    # Settings of the authors' MNIST command line (Deep-SVDD-PyTorch README, Ruff et al. 2018)
-    epochs: int = 150  # --n_epochs 150
-    batch_size: int = 200  # --batch_size 200
+    # Settings of the authors' README commands (Deep-SVDD-PyTorch, Ruff et al. 2018), the same
+    # for MNIST and CIFAR-10 unless marked; None = the data set's value, `DATASET_DEFAULTS`
+    epochs: int = OFFICIAL_EPOCHS  # --n_epochs 150
+    batch_size: int = 200  # --batch_size 200 (and --ae_batch_size 200)
     lr: float = 1e-4  # Adam, --lr 0.0001
     lr_milestone: int = 50  # --lr_milestone 50: lr x 0.1 from this epoch on
     weight_decay: float = 0.5e-6  # --weight_decay 0.5e-6 (lambda)
-    pretrain_epochs: int | None = None  # None = epochs (--ae_n_epochs 150 = --n_epochs);
-    # 0 = no autoencoder pre-training
+    pretrain_epochs: int | None = None  # --ae_n_epochs: MNIST 150, CIFAR-10 350, scaled by
+    # epochs / 150 when `epochs` is not the official 150; 0 = no autoencoder pre-training
     pretrain_lr: float = 1e-4  # --ae_lr 0.0001
-    pretrain_weight_decay: float = 0.5e-3  # --ae_weight_decay 0.5e-3
-    rep_dim: int = 32  # 32 for MNIST, 128 for CIFAR-10 (the authors' LeNet networks)
-    width: int = 32  # first-stage channels of the bias-free DCGAN encoder (genad's choice)
+    pretrain_lr_milestone: int | None = None  # --ae_lr_milestone: MNIST 50, CIFAR-10 250
+    pretrain_weight_decay: float | None = None  # --ae_weight_decay: MNIST 0.5e-3, CIFAR-10 0.5e-6
+    rep_dim: int | None = None  # MNIST 32, CIFAR-10 128 (networks/mnist_LeNet.py, cifar10_LeNet.py)
+    width: int = 32  # first-stage channels of the bias-free DCGAN encoder (genad's choice: the
+    # authors' LeNets have 8-4 (MNIST) and 32-64-128 (CIFAR-10) channels)
     eps: float = 0.1  # |c_k| < eps -> +-eps (the authors' init_center_c)
-    objective: str = "one-class"  # "one-class" or "soft-boundary" (the two objectives)
+    objective: str = "one-class"  # --objective: "one-class" or "soft-boundary"
     nu: float = 0.1  # soft-boundary trade-off, --nu 0.1 (the authors' default)
-    warm_up_epochs: int = 10  # soft boundary: R stays 0 for these epochs (authors' code)
-    preprocess: str = "none"  # or "gcn": the paper's l1 contrast normalisation + min-max
+    warm_up_epochs: int = 10  # soft boundary: R stays 0 for these epochs (deepSVDD_trainer.py)
+    preprocess: str | None = None  # "gcn" (the authors', MNIST and CIFAR-10; datasets/*.py) or
+    # "none" (genad's [-1, 1] images; the default for other data, see the module docstring)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -64,12 +84,14 @@ class DeepSVDDConfig(DetectorConfig):
             raise ConfigError(f"objective must be one-class or soft-boundary, not {self.objective}")
         if not 0 < self.nu <= 1:
             raise ConfigError(f"nu must be in (0, 1], got {self.nu}")
-        if self.preprocess not in ("gcn", "none"):
+        if self.preprocess not in ("gcn", "none", None):
             raise ConfigError(f"preprocess must be gcn or none, not {self.preprocess!r}")
-        if self.rep_dim < 1 or self.width < 1 or self.lr <= 0 or self.eps < 0:
+        if (self.rep_dim or 1) < 1 or self.width < 1 or self.lr <= 0 or self.eps < 0:
             raise ConfigError("rep_dim, width and lr must be positive and eps >= 0")
-        if (self.pretrain_epochs or 0) < 0 or self.warm_up_epochs < 0 or self.lr_milestone < 0:
-            raise ConfigError("pretrain_epochs, warm_up_epochs and lr_milestone must be >= 0")
+        if min(self.pretrain_epochs or 0, self.pretrain_lr_milestone or 0, self.warm_up_epochs,
+               self.lr_milestone) < 0 or (self.pretrain_weight_decay or 0) < 0:
+            raise ConfigError("pretrain_epochs, pretrain_lr_milestone, pretrain_weight_decay, "
+                              "warm_up_epochs and lr_milestone must be >= 0")
 
 
 @dataclass
@@ -111,6 +133,12 @@ def global_contrast(x: torch.Tensor) -> torch.Tensor:
     return (flat / flat.abs().mean(1, keepdim=True).clamp_min(1e-8)).view(x.shape)
 
 
+def pretrain_loss(x_rec: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """The authors' autoencoder loss (ae_trainer.py): each image's squared error summed over
+    its pixels, averaged over the batch. (B, C, H, W) x 2 -> scalar."""
+    return (x_rec.float() - x.float()).pow(2).flatten(1).sum(1).mean()
+
+
 class SVDDState(nn.Module):
     """Centre c, radius R, training progress and the min-max range of the preprocessing, as
     buffers (saved with the weights)."""
@@ -130,6 +158,27 @@ class DeepSVDD(Detector):
     """One-class Deep SVDD; `deep-svdd-soft` is the soft-boundary variant."""
 
     Config = DeepSVDDConfig
+    # the two README commands (Deep-SVDD-PyTorch); "default": MNIST's, on genad's [-1, 1] input
+    DATASET_DEFAULTS = {
+        "mnist": {"rep_dim": 32, "pretrain_epochs": 150, "pretrain_lr_milestone": 50,
+                  "pretrain_weight_decay": 0.5e-3, "preprocess": "gcn"},
+        "cifar10": {"rep_dim": 128, "pretrain_epochs": 350, "pretrain_lr_milestone": 250,
+                    "pretrain_weight_decay": 0.5e-6, "preprocess": "gcn"},
+        "default": {"rep_dim": 32, "pretrain_epochs": 150, "pretrain_lr_milestone": 50,
+                    "pretrain_weight_decay": 0.5e-3, "preprocess": "none"},
+    }
+
+    def for_data(self, data: ImageSet | torch.Tensor | np.ndarray) -> DeepSVDD:
+        """`Detector.for_data`; a pre-training length taken from the table is the official
+        one at the official 150 epochs, so it scales with `epochs` (MNIST: pre-training as
+        long as training, as --ae_n_epochs = --n_epochs; CIFAR-10: 350/150 as long)."""
+        from_table = self.config.pretrain_epochs is None
+        super().for_data(data)
+        c = self.config
+        if from_table and c.pretrain_epochs:
+            n = max(1, round(c.pretrain_epochs * c.epochs / OFFICIAL_EPOCHS))
+            self.config = dataclasses.replace(c, pretrain_epochs=n)
+        return self
 
     def build(self, channels: int) -> dict[str, nn.Module]:
         c = self.config
@@ -168,13 +217,13 @@ class DeepSVDD(Detector):
             state.lo.fill_(float(g.min()))
             state.hi.fill_(float(g.max()))
             seen = self._min_max(g)
-        epochs = c.epochs if c.pretrain_epochs is None else c.pretrain_epochs
-        if epochs:
+        if c.pretrain_epochs:
             decoder = DCDecoder(c.image_size, x.shape[1], c.rep_dim, c.width)
             decoder.apply(init_dcgan_weights)
             self.pretrain_history_ = pretrain_autoencoder(
-                self, self.nets_["encoder"], decoder, seen, epochs=epochs,
+                self, self.nets_["encoder"], decoder, seen, epochs=c.pretrain_epochs,
                 lr=c.pretrain_lr, weight_decay=c.pretrain_weight_decay,
+                lr_milestone=c.pretrain_lr_milestone, loss=pretrain_loss,
             )
         state.c.copy_(fix_centre(self.evaluate_batches(x, self.codes).mean(0), c.eps))
 
