@@ -18,20 +18,23 @@ def _levels(size: int) -> int:
 
 
 class DCEncoder(nn.Module):
-    """(B, C, S, S) -> (B, nz). With `features=True` forward also returns the 4x4 trunk map."""
+    """(B, C, S, S) -> (B, nz). With `features=True` forward also returns the 4x4 trunk map.
+    `slope` is the LeakyReLU's negative slope (DCGAN's 0.2; EGBAD's authors use 0.1)."""
 
-    def __init__(self, size: int, channels: int, nz: int, width: int = 64) -> None:
+    def __init__(
+        self, size: int, channels: int, nz: int, width: int = 64, slope: float = 0.2
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = [
             nn.Conv2d(channels, width, 4, 2, 1, bias=False),
-            nn.LeakyReLU(0.2, inplace=True),
+            nn.LeakyReLU(slope, inplace=True),
         ]
         w = width
         for _ in range(_levels(size) - 1):
             layers += [
                 nn.Conv2d(w, w * 2, 4, 2, 1, bias=False),
                 nn.BatchNorm2d(w * 2),
-                nn.LeakyReLU(0.2, inplace=True),
+                nn.LeakyReLU(slope, inplace=True),
             ]
             w *= 2
         self.trunk = nn.Sequential(*layers)  # -> (B, w, 4, 4)
