@@ -1,5 +1,5 @@
-"""Discriminators beyond DCGAN's: a WGAN-GP critic, a BiGAN joint discriminator D(x, z) and a
-small MLP discriminator on latent codes. Pure torch.nn, no training logic.
+"""Networks beyond DCGAN's that the GAN models share: a WGAN-GP critic, an autoencoder with an
+optionally bounded code, and InfoGAN's networks. Pure torch.nn, no training logic.
 """
 from __future__ import annotations
 
@@ -30,50 +30,6 @@ class Critic(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         f = self.features(x)
         return self.head(f).flatten(), f
-
-
-class JointDiscriminator(nn.Module):
-    """BiGAN discriminator on pairs (x, z) (Donahue et al. 2017; Zenati et al. 2018, MNIST
-    network): a DCGAN trunk on x, a dense layer on z, a joint dense layer whose activations are
-    the features used for feature matching, then a logit. Dropout 0.5 after each stage, as in
-    the EGBAD reference network (active in training only).
-
-    forward: (x (B, C, S, S), z (B, nz)) -> (logit (B,), features (B, hidden))."""
-
-    def __init__(
-        self, size: int, channels: int, nz: int, width: int = 64, hidden: int = 512
-    ) -> None:
-        super().__init__()
-        trunk = DCEncoder(size, channels, 1, width)
-        self.x_net = nn.Sequential(trunk.trunk, nn.Flatten(), nn.Dropout(0.5))
-        self.z_net = nn.Sequential(nn.Linear(nz, hidden), nn.LeakyReLU(0.2), nn.Dropout(0.5))
-        self.joint = nn.Sequential(
-            nn.Linear(trunk.out_width * 16 + hidden, 2 * hidden),
-            nn.LeakyReLU(0.2),
-            nn.Dropout(0.5),
-        )
-        self.head = nn.Linear(2 * hidden, 1)
-
-    def forward(self, x: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        f = self.joint(torch.cat([self.x_net(x), self.z_net(z)], 1))  # (B, 2 * hidden)
-        return self.head(f).flatten(), f
-
-
-class LatentDiscriminator(nn.Module):
-    """MLP on latent codes: (B, nz) -> logit (B,). OCGAN's latent discriminator."""
-
-    def __init__(self, nz: int, hidden: int = 128) -> None:
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(nz, hidden),
-            nn.LeakyReLU(0.2),
-            nn.Linear(hidden, hidden),
-            nn.LeakyReLU(0.2),
-            nn.Linear(hidden, 1),
-        )
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z).flatten()
 
 
 class DCAutoencoder(nn.Module):
