@@ -19,6 +19,7 @@ def run_script(monkeypatch, name: str, *argv: object) -> None:
     monkeypatch.syspath_prepend(str(BENCH))  # the scripts import benchmarks/common.py
     spec = importlib.util.spec_from_file_location(f"{name}_script", BENCH / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses look their module up
     spec.loader.exec_module(module)
     monkeypatch.setattr(sys, "argv", [f"{name}.py", *map(str, argv)])
     module.main()
@@ -86,3 +87,26 @@ def test_shapes_budget_script(tmp_path, monkeypatch, shapes_probe) -> None:
     assert res["centrality"]["picked"] in (0, 1)
     md = (tmp_path / "results.md").read_text()
     assert "| infogan |" in md and "InfoGAN (modified): MIG 0.22" in md
+
+
+MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+
+
+@pytest.mark.skipif(not MNIST.is_dir(), reason="no MNIST at ../shared/data/mnist")
+def test_reproduce_script_smoke(tmp_path, monkeypatch, capsys) -> None:
+    run_script(monkeypatch, "reproduce", "--mnist", MNIST, "--only", "deep-svdd", "--seeds", 1,
+               "--epochs", 1, "--limit", 300, "--out", tmp_path)
+    table = (tmp_path / "reproductions.md").read_text()
+    assert table.startswith("**A smoke run") and "| deep-svdd | mnist, one-vs-rest | 5 | 0.885" \
+        in table
+    config = json.loads(next(tmp_path.glob("*/*/5/seed0/config.json")).read_text())
+    assert config["params"]["calib_fraction"] == 0 and config["params"]["preprocess"] == "gcn"
+
+
+def test_reproduce_estimate(monkeypatch, capsys) -> None:
+    monkeypatch.syspath_prepend(str(BENCH))
+    from reproduce import ROWS, estimate
+
+    (row,) = [r for r in ROWS if r.model == "deep-svdd" and r.data == "mnist"]
+    (line,) = estimate((row,), steps=1, size=16)
+    assert line["epochs"] == 150 and line["pretrain_epochs"] == 150 and line["hours_per_seed"] > 0
