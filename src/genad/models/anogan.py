@@ -17,15 +17,16 @@ scoring cheap on a CPU. Longer searches lower every image's loss further but, wi
 trained for a few CPU epochs, they fit the anomalies too: on digits leave-one-out (digit 3,
 32x32, 4 epochs) AUROC was 0.62 after 25 steps and 0.51 after 100 at lr 0.1.
 
-f-AnoGAN replaces the search by an encoder. A WGAN-GP (Gulrajani et al. 2017) generator and
-critic are trained on normal images; the encoder E is trained with G and the critic fixed on
-the izi_f loss (Sec. 2.3.2)
+f-AnoGAN replaces the search by an encoder, in two phases as in the authors' code
+(tSchlegl/f-AnoGAN): a WGAN-GP (Gulrajani et al. 2017) generator and critic are trained on
+normal images (wgangp_64x64.py; the engine's `epochs`), then the encoder E is trained with G
+and the critic fixed (z_encoding_izif.py; `encoder_epochs`, run by `train` after the engine)
+on the izi_f loss (Sec. 2.3.2)
     (1/n) ||x - G(E(x))||^2 + kappa (1/n_d) ||f(x) - f(G(E(x)))||^2
-with f the critic's last feature map, and the score A(x) is the same quantity (Eq. 4).
-The paper trains E after the GAN has converged. genad's one training loop calls one
-`train_step` per batch, so here E takes its izi_f step in every training step, against the
-generator of that moment (G in eval mode, no gradient into G or the critic): the same
-objective, trained alongside rather than after.
+with f the critic's last feature map; the score A(x) is the same quantity per image (Eq. 4;
+anomaly_detection.py, dual_iloss). E ends in tanh (their default Z_REG_TYPE "tanh_fc"; their
+G is trained on z ~ N(0, I) all the same). The networks are their residual ones
+(genad.nn.wgan_resnet) unless `arch="dcgan"`, genad's DCGAN nets, about 20x cheaper on a CPU.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from genad.errors import ConfigError
 from genad.models.base import Detector, DetectorConfig
 from genad.models.gan_common import (
     adams,
@@ -43,9 +45,12 @@ from genad.models.gan_common import (
     gradient_penalty,
     weights_frozen,
 )
+from genad.models.tf_optim import tf_rmsprop
 from genad.nn import DCDecoder, DCDiscriminator, DCEncoder
 from genad.nn.gan import Critic
+from genad.nn.wgan_resnet import ResNetCritic, ResNetEncoder, ResNetGenerator
 from genad.registry import register
+from genad.trainable import Trainable
 
 
 # ---- AnoGAN -----------------------------------------------------------------------------------
@@ -124,18 +129,40 @@ class AnoGAN(Detector):
 
 
 # ---- f-AnoGAN ---------------------------------------------------------------------------------
+ARCHS = ("resnet", "dcgan")
+Z_REGS = ("tanh_fc", "none")
+
+
 @dataclass
 class FAnoGANConfig(DetectorConfig):
-    latent: int = 128  # z dimension (authors' code, z_encoding_izif.py: ZDIM = 128)
-    width: int = 64  # first-stage channels of generator, critic and encoder (DCGAN's 64)
-    lr: float = 1e-4  # Adam lr of WGAN-GP (Gulrajani et al. 2017, Algorithm 1: alpha = 1e-4)
-    beta1: float = 0.0  # Adam betas (0, 0.9) (Gulrajani et al. 2017, Algorithm 1)
-    beta2: float = 0.9  # Adam betas (0, 0.9) (Gulrajani et al. 2017, Algorithm 1)
-    gp_lambda: float = 10.0  # gradient-penalty weight (Gulrajani et al. 2017, Algorithm 1)
-    n_critic: int = 5  # critic steps per generator step (Gulrajani et al. 2017, Algorithm 1)
-    kappa: float = 1.0  # weight of the feature residual (Schlegl et al. 2019, Sec. 2.3.2)
-    encoder_lr: float = 5e-5  # encoder Adam lr (authors' code, train_enc_izi: lr=5e-5); betas
-    # are WGAN-GP's (chosen)
+    # The authors' code, tSchlegl/f-AnoGAN: wgangp_64x64.py trains the GAN, z_encoding_izif.py
+    # the encoder, anomaly_detection.py scores
+    arch: str = "resnet"  # their residual G, critic and E (GoodGenerator, GoodDiscriminator,
+    # Encoder); "dcgan": genad's DCGAN nets (critic without normalisation), ~20x cheaper
+    latent: int = 128  # ZDIM = 128 (both scripts)
+    width: int = 64  # DIM = 64 (both scripts)
+    epochs: int = 7  # TRAIN_EPOCHS = 7 (wgangp_64x64.py): GAN epochs, one critic step a batch
+    batch_size: int = 64  # BATCH_SIZE = 64 (both scripts)
+    lr: float = 1e-4  # Adam lr of G and critic (wgangp_64x64.py; Gulrajani et al. 2017, Alg. 1)
+    beta1: float = 0.0  # Adam betas (0, 0.9) (wgangp_64x64.py; Gulrajani et al. 2017, Alg. 1)
+    beta2: float = 0.9  # Adam betas (0, 0.9) (wgangp_64x64.py; Gulrajani et al. 2017, Alg. 1)
+    gp_lambda: float = 10.0  # LAMBDA = 10 (wgangp_64x64.py)
+    n_critic: int = 5  # CRITIC_ITERS = 5 (wgangp_64x64.py)
+    kappa: float = 1.0  # train_enc_izi(kappa=1.0) (z_encoding_izif.py; Schlegl et al. 2019, 2.3.2)
+    encoder_lr: float = 5e-5  # RMSProp lr, train_enc_izi(lr=5e-5) (z_encoding_izif.py)
+    encoder_epochs: int | None = None  # None = epochs. Theirs: ITERS_ENC = 50,000 batches of
+    # 64 (z_encoding_izif.py), a number of epochs that depends on the training set's size
+    z_reg: str = "tanh_fc"  # Z_REG_TYPE = 'tanh_fc', "DEFAULT (paper version)"
+    # (z_encoding_izif.py): tanh after E's last linear layer; "none": unconstrained (App. A.2)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.arch not in ARCHS:
+            raise ConfigError(f"arch must be one of {ARCHS}, got {self.arch!r}")
+        if self.z_reg not in Z_REGS:
+            raise ConfigError(f"z_reg must be one of {Z_REGS}, got {self.z_reg!r}")
+        if self.n_critic < 1 or (self.encoder_epochs or 0) < 0:
+            raise ConfigError("n_critic must be >= 1 and encoder_epochs >= 0")
 
 
 @register("f-anogan")
@@ -144,6 +171,12 @@ class FAnoGAN(Detector):
 
     def build(self, channels: int) -> dict[str, nn.Module]:
         c = self.config
+        if c.arch == "resnet":  # these initialise themselves as the authors' tflib does
+            return {
+                "g": ResNetGenerator(c.image_size, channels, c.latent, c.width),
+                "d": ResNetCritic(c.image_size, channels, c.width),
+                "e": ResNetEncoder(c.image_size, channels, c.latent, c.width),
+            }
         return dcgan_init({
             "g": DCDecoder(c.image_size, channels, c.latent, c.width),
             "d": Critic(c.image_size, channels, c.width),
@@ -151,12 +184,13 @@ class FAnoGAN(Detector):
         })
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """G and the critic's Adams; E's RMSProp belongs to the encoder phase."""
         c = self.config
-        opts = adams({k: self.nets_[k] for k in ("g", "d")}, c.lr, (c.beta1, c.beta2))
-        opts.update(adams({"e": self.nets_["e"]}, c.encoder_lr, (c.beta1, c.beta2)))
-        return opts
+        return adams({k: self.nets_[k] for k in ("g", "d")}, c.lr, (c.beta1, c.beta2))
 
     def train_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Phase 1 (wgangp_64x64.py): a critic step, and a generator step after every
+        n_critic-th critic step. E is not touched."""
         c, g, d = self.config, self.nets_["g"], self.nets_["d"]
         fake = g(torch.randn(x.shape[0], c.latent, device=x.device))
         gp = gradient_penalty(d, x, fake)
@@ -168,13 +202,24 @@ class FAnoGAN(Detector):
                 loss_g = -d(fake)[0].float().mean()
             self.optimize(loss_g, "g")
             out["g"] = loss_g.detach()
-        g.eval()  # the encoder learns to invert G as it is used at score time
-        with weights_frozen(g, d):
-            loss_e = self.izif(x).mean()
-        g.train()
-        self.optimize(loss_e, "e")
-        out["izif"] = loss_e.detach()
         return out
+
+    def train(self, data: torch.Tensor, *, run_dir=None, resume: bool = False,
+              quiet: bool = True, on_epoch_end=None) -> list[dict]:
+        """Phase 1, the GAN, for `epochs` through the engine (checkpointed in run_dir), then
+        phase 2, the encoder, for `encoder_epochs` (its metrics in `encoder_history_`).
+        Returns phase 1's per-epoch metrics."""
+        history = super().train(data, run_dir=run_dir, resume=resume, quiet=quiet,
+                                on_epoch_end=on_epoch_end)
+        c = self.config
+        epochs = c.epochs if c.encoder_epochs is None else c.encoder_epochs
+        self.encoder_history_: list[dict] = []
+        if epochs:
+            phase = _EncoderPhase(self, image_size=c.image_size, epochs=epochs,
+                                  batch_size=c.batch_size, seed=c.seed, device=c.device,
+                                  epoch_images=c.epoch_images)
+            self.encoder_history_ = phase.train(data, quiet=quiet)
+        return history
 
     def critic_steps(self) -> int:
         """Critic updates so far, read from its Adam state, so that a resumed run keeps the
@@ -182,8 +227,15 @@ class FAnoGAN(Detector):
         state = self.optimizers_["d"].state.get(next(self.nets_["d"].parameters()))
         return int(state["step"]) if state else 0
 
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """E(x): (B, C, H, W) -> (B, latent), in (-1, 1) with z_reg "tanh_fc"."""
+        z = self.nets_["e"](x)
+        return torch.tanh(z) if self.config.z_reg == "tanh_fc" else z
+
     def izif(self, x: torch.Tensor, x_hat: torch.Tensor | None = None) -> torch.Tensor:
-        """Per-image izi_f loss = anomaly score A(x) (Schlegl et al. 2019, Eq. 4): (B,)."""
+        """Per-image izi_f loss = anomaly score A(x) (Schlegl et al. 2019, Eq. 4;
+        anomaly_detection.py: MSE(x, G(E(x))) + kappa * MSE(f(G(E(x))), f(x)), each a mean
+        over one image's pixels / features): (B,)."""
         d = self.nets_["d"]
         x_hat = self.reconstruct(x) if x_hat is None else x_hat
         _, f_x = d(x)
@@ -196,7 +248,37 @@ class FAnoGAN(Detector):
         return self.izif(x)
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        return self.nets_["g"](self.nets_["e"](x))
+        return self.nets_["g"](self.encode(x))
 
     def pixel_map(self, x: torch.Tensor) -> torch.Tensor:
         return (self.reconstruct(x).float() - x).pow(2).mean(1)
+
+
+class _EncoderPhase(Trainable):
+    """f-AnoGAN's phase 2 (z_encoding_izif.py train_enc_izi) as a Trainable the engine runs:
+    E learns the batch-mean izi_f loss with RMSProp; G and the critic stay fixed, G in
+    inference mode (their is_training=False), E's batch norm in training mode."""
+
+    name = "f-anogan-encoder"
+
+    def __init__(self, det: FAnoGAN, **params) -> None:
+        super().__init__(**params)
+        self.det = det
+        self.channels_, self.device_ = det.channels_, det.device_
+        self.nets_ = {"e": det.nets_["e"]}
+        self.optimizers_ = self.optimizers()
+
+    def build(self, channels: int) -> dict[str, nn.Module]:
+        return {"e": self.det.nets_["e"]}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"e": tf_rmsprop(self.det.nets_["e"].parameters(), self.det.config.encoder_lr)}
+
+    def train_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        g, d = self.det.nets_["g"], self.det.nets_["d"]
+        g.eval()
+        d.eval()
+        with weights_frozen(g, d):
+            loss = self.det.izif(x).mean()
+        self.optimize(loss, "e")
+        return {"izif": loss.detach()}
