@@ -1,8 +1,8 @@
 """Pieces the GAN-based models share (GANomaly, Skip-GANomaly, AnoGAN, f-AnoGAN, EGBAD, ALOCC,
 OCGAN, the InfoGAN family, FactorVAE's discriminator): BCE against a constant label, DCGAN
 initialisation, one Adam per network, freezing a network's weights while gradients flow
-through it, GANomaly's discriminator update, the WGAN-GP gradient penalty and the
-generator-then-discriminator update of AnoGAN and ALOCC.
+through it, GANomaly's discriminator update, the WGAN-GP gradient penalty and AnoGAN's
+generator-then-discriminator update.
 
 Not a model: it registers nothing, so every model module may import it.
 """
