@@ -38,6 +38,12 @@ def main() -> None:
     p.add_argument("--image-size", type=int, default=32)
     p.add_argument("--width", type=int, default=16, help="paper: 32 (CPU: 16)")
     p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--batch-size", type=int, default=64,
+                   help="paper: 32; 64 gives the MMD twice the samples per step")
+    p.add_argument("--mmd-weight", type=float, default=3.0, help="paper: 0 (no MMD term)")
+    p.add_argument("--standardize", type=int, default=1, help="paper: 0")
+    p.add_argument("--disc-weight", type=float, default=0.1, help="paper: 0.001")
+    p.add_argument("--norm", default="batch", help="batch or instance (paper: instance)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--quiet", action="store_true")
@@ -46,7 +52,9 @@ def main() -> None:
     spec = f"mnist:{args.mnist}" if args.mnist else "digits"
     out = Path(args.out)
     params = {"image_size": args.image_size, "width": args.width, "epochs": args.epochs,
-              "seed": args.seed}
+              "batch_size": args.batch_size, "mmd_weight": args.mmd_weight,
+              "standardize": bool(args.standardize), "disc_weight": args.disc_weight,
+              "norm": args.norm, "seed": args.seed}
     lines = [f"| {spec.split(':')[0]} + attribute | networks | "
              + " | ".join(SHOWN) + " | fit s |", "|---" * (len(SHOWN) + 3) + "|"]
     cells = [Cell("content-transfer", params, variant=a.strip())
