@@ -41,6 +41,11 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=64,
                    help="paper: 32; 64 gives the MMD twice the samples per step")
     p.add_argument("--mmd-weight", type=float, default=3.0, help="paper: 0 (no MMD term)")
+    p.add_argument("--mmd-bank", type=int, default=1024,
+                   help="earlier E1 codes per domain added to the MMD's samples (paper: none)")
+    p.add_argument("--linear-weight", type=float, default=1.0,
+                   help="weight of the closed-form linear (LDA) adversary (paper: none)")
+    p.add_argument("--ridge", type=float, default=0.01, help="its covariance ridge")
     p.add_argument("--standardize", type=int, default=1, help="paper: 0")
     p.add_argument("--disc-weight", type=float, default=0.1, help="paper: 0.001")
     p.add_argument("--norm", default="batch", help="batch or instance (paper: instance)")
@@ -53,6 +58,8 @@ def main() -> None:
     out = Path(args.out)
     params = {"image_size": args.image_size, "width": args.width, "epochs": args.epochs,
               "batch_size": args.batch_size, "mmd_weight": args.mmd_weight,
+              "mmd_bank": args.mmd_bank, "linear_weight": args.linear_weight,
+              "ridge": args.ridge,
               "standardize": bool(args.standardize), "disc_weight": args.disc_weight,
               "norm": args.norm, "seed": args.seed}
     lines = [f"| {spec.split(':')[0]} + attribute | networks | "

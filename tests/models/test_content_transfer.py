@@ -16,9 +16,12 @@ from genad.data.two_domain import load_task
 from genad.errors import ConfigError, DataError, NotFittedError
 from genad.models.content_transfer import (
     ContentTransfer,
+    _standardize,
     confusion_loss,
     discriminator_loss,
+    linear_witness,
     mmd,
+    mmd_witness,
     reconstruction_loss,
 )
 from genad.transfer import evaluate, write_grid
@@ -72,6 +75,75 @@ def test_mmd_is_zero_for_identical_sets_and_grows_with_a_shift() -> None:
     one = y.clone()
     one[:, 3] += 1.5
     assert mmd(x, one) > 2 * same
+
+
+def test_mmd_witness_uses_the_bank_without_sending_it_gradients() -> None:
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(32, 8, generator=g, requires_grad=True)
+    y = torch.randn(32, 8, generator=g) + 0.5
+    torch.testing.assert_close(mmd_witness(x, y), mmd(x, y))  # no bank: the plain MMD
+    bank_x = torch.randn(256, 8, generator=g, requires_grad=True)
+    bank_y = (torch.randn(256, 8, generator=g) + 0.5).requires_grad_()
+    loss = mmd_witness(x, y, bank_x, bank_y)
+    loss.backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    assert bank_x.grad is None and bank_y.grad is None  # the bank is data, not parameters
+    # the bank changes the witness: a bank of the other domain's codes flips its sign
+    assert mmd_witness(x, y, bank_y, bank_x) < loss
+    # same distribution: the banked estimate is near 0, closer than a shifted one
+    same = mmd_witness(x, torch.randn(32, 8, generator=g), torch.randn(256, 8, generator=g),
+                       torch.randn(256, 8, generator=g))
+    assert abs(same) < 0.5 * loss, (same, loss)
+
+
+def test_the_linear_witness_sees_a_shift_along_a_low_variance_direction() -> None:
+    """Like E1's codes: a few wide directions and a domain shift along a narrow one. The
+    isotropic RBF kernel hardly sees it; Fisher's direction does, from the bank alone."""
+    g = torch.Generator().manual_seed(2)
+    scale = torch.tensor([8.0, 6, 4, 1] + [0.2] * 12)
+
+    def draw(n: int, shift: float = 0.0) -> torch.Tensor:
+        z = torch.randn(n, 16, generator=g) * scale
+        z[:, 10] += shift  # two standard deviations of that direction
+        return z
+
+    x, y, bx, by = draw(64), draw(64, 0.4), draw(1024), draw(1024, 0.4)
+    null = linear_witness(x, draw(64), bx, draw(1024), 1e-3)
+    seen = linear_witness(x, y, bx, by, 1e-3)
+    # expectation: the squared Mahalanobis distance (0.4 / 0.2)^2 = 4
+    assert 2 < seen < 6 and abs(null) < 1, (seen, null)
+    assert mmd_witness(x, y, bx, by) < 0.05  # the RBF MMD: nearly blind to it
+    # descent moves x up that direction towards y (gradient < 0 there); the bank gets none
+    x.requires_grad_(), bx.requires_grad_()
+    linear_witness(x, y, bx, by, 1e-3).backward()
+    assert bx.grad is None
+    step = x.grad.sum(0)
+    assert step[10] < 0 and step[10].abs() > 10 * step[:4].abs().max(), step
+
+
+def test_the_mmd_bank_holds_the_last_codes_of_each_domain(task) -> None:
+    """lr 0 keeps E1 fixed, so each batch's standardised codes can be recomputed."""
+    model = ContentTransfer(**dict(TINY, mmd_bank=40, epochs=0, lr=0.0)).fit(task.a, task.b)
+    model.bank_ = {}
+    for net in model.nets_.values():
+        net.train()
+    a, b = (model.prepare(d.images[:16]) for d in (task.a, task.b))
+    pairs = [(a, b), (a.flip(0), b.flip(0)), (a[:8].repeat(2, 1, 1, 1), b)]
+    for i, (x, y) in enumerate(pairs):
+        model.train_step(torch.stack([x, y], 1))
+        size = min(16 * (i + 1), 40)
+        assert model.bank_["a"].shape == (size, 16) and model.bank_["b"].shape == (size, 16)
+    assert not model.bank_["a"].requires_grad and not model.bank_["b"].requires_grad
+    with torch.no_grad():  # newest first, the oldest cut: batches 3, 2, then 8 codes of 1
+        seen = [_standardize(model.nets_["e1"](torch.cat([x, y]))) for x, y in pairs]
+    want_a = torch.cat([seen[2][:16], seen[1][:16], seen[0][:8]])
+    want_b = torch.cat([seen[2][16:], seen[1][16:], seen[0][16:24]])
+    torch.testing.assert_close(model.bank_["a"], want_a)
+    torch.testing.assert_close(model.bank_["b"], want_b)
+    # without a bank nothing is kept
+    plain = ContentTransfer(**dict(TINY, epochs=0, mmd_bank=0)).fit(task.a, task.b)
+    plain.train_step(torch.stack([a, b], 1))
+    assert plain.bank_ == {}
 
 
 def test_a_images_are_decoded_with_a_zero_e2_code(task) -> None:
@@ -152,6 +224,10 @@ def test_instance_norm_option_builds_and_trains(task) -> None:
         ContentTransfer(norm="layer")
     with pytest.raises(ConfigError, match="confusion"):
         ContentTransfer(confusion="b")
+    with pytest.raises(ConfigError, match="mmd_bank"):
+        ContentTransfer(mmd_bank=-1)
+    with pytest.raises(ConfigError, match="ridge"):
+        ContentTransfer(ridge=0)
 
 
 # ---- learning -----------------------------------------------------------------------------------
