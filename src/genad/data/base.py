@@ -133,6 +133,27 @@ def as_images(data: ImageSet | torch.Tensor | np.ndarray) -> torch.Tensor:
     return to_float(x)
 
 
+def user_images(data: ImageSet | torch.Tensor | np.ndarray) -> torch.Tensor:
+    """`as_images` for what a user hands a model, checked: a channels-last (N, H, W, C) array
+    (C 1 or 3, H and W not) is moved to (N, C, H, W); float images must be finite and in
+    [-1, 1] (0-255 floats, NaN or Inf raise DataError saying what to pass instead)."""
+    if not isinstance(data, ImageSet):
+        x = torch.as_tensor(np.asarray(data) if not isinstance(data, torch.Tensor) else data)
+        if x.ndim == 4 and x.shape[1] not in (1, 3) and x.shape[-1] in (1, 3):
+            x = x.permute(0, 3, 1, 2)
+        if x.is_floating_point() and x.numel():
+            if not bool(torch.isfinite(x).all()):
+                raise DataError("the images hold NaN or Inf values: clean or drop those images")
+            lo, hi = float(x.min()), float(x.max())
+            if lo < -1.001 or hi > 1.001:
+                hint = (" (they look like 0-255 values: pass uint8, or x / 127.5 - 1)"
+                        if hi > 2 else " (for [0, 1] images: 2 * x - 1)" if lo >= 0 else "")
+                raise DataError(f"float images must lie in [-1, 1], these span [{lo:.3g}, "
+                                f"{hi:.3g}]{hint}")
+        data = x
+    return as_images(data)
+
+
 def resize(images: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
     """Resize float or uint8 (N, C, H, W) images (bilinear, antialiased when shrinking)."""
     hw = (size, size) if isinstance(size, int) else tuple(size)

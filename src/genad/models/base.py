@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from genad.data.base import ImageSet, as_images, family, resize
+from genad.data.base import ImageSet, family, resize, user_images
 from genad.errors import ConfigError, DataError
 from genad.trainable import Trainable, TrainableConfig, is_network_size
 
@@ -118,7 +118,7 @@ class Detector(Trainable):
         A seeded `calib_fraction` of the images is held out; their scores set `threshold_`
         and the calibration table used by `calibrated_score`. Returns self."""
         self.for_data(data)
-        x = as_images(data)
+        x = user_images(data)
         if len(x) < 10:
             raise DataError(f"{self.name} needs at least 10 normal training images, got {len(x)}")
         self.input_size_ = tuple(int(s) for s in x.shape[-2:])  # the images' own size
@@ -156,7 +156,7 @@ class Detector(Trainable):
             raise ConfigError(f"{self.name}: {', '.join(fixed)} change training, so they cannot "
                               f"be switched on a fitted model (scoring-only: {can}); fit anew")
         self.config = dataclasses.replace(self.config, **params)
-        x = as_images(data)
+        x = user_images(data)
         if x.shape[1] != self.channels_:
             raise DataError(f"rescore needs the {self.channels_}-channel images fit was given")
         x_cal, x_fit = self._calibration_split(x)
@@ -196,7 +196,7 @@ class Detector(Trainable):
         """(N, H, W) float32 per-pixel anomaly, at the input's size. Raises for models that
         give no map."""
         self.check_fitted()
-        x_in = as_images(data)
+        x_in = user_images(data)
         maps = self.evaluate_batches(self.prepare(x_in), self.pixel_map)
         if maps is None:
             raise ConfigError(f"{self.name} gives no pixel-level anomaly map")
@@ -243,7 +243,7 @@ class Detector(Trainable):
 
     # ---- scoring ----------------------------------------------------------------------------
     def prepare(self, data: Any) -> torch.Tensor:
-        x = as_images(data)
+        x = user_images(data)
         if x.shape[1] != self.channels_:
             raise DataError(
                 f"{self.name} was trained on {self.channels_}-channel images, got {x.shape[1]} "
