@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -59,6 +60,14 @@ class TrainableConfig:
             raise ConfigError(f"image_size must be a power of two >= 8, got {self.image_size}")
         if self.epochs < 0 or self.batch_size < 1 or self.eval_batch_size < 1:
             raise ConfigError("epochs must be >= 0, batch_size and eval_batch_size >= 1")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not (
+                0 <= self.seed < 2**32):
+            raise ConfigError(f"seed must be an integer in [0, 2**32), got {self.seed!r}")
+        for f in dataclasses.fields(self):  # every learning rate of every model
+            value = getattr(self, f.name)
+            if (f.name == "lr" or f.name.endswith("_lr")) and value is not None and not (
+                    isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ConfigError(f"{f.name} must be a positive finite number, got {value!r}")
         if self.epoch_images is not None and self.epoch_images < self.batch_size:
             raise ConfigError(f"epoch_images must be at least batch_size ({self.batch_size}), "
                               f"got {self.epoch_images}")

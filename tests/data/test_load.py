@@ -77,3 +77,9 @@ def test_load_specs_for_shapes() -> None:
         genad.data.load("shapes:lots")
     with pytest.raises(ConfigError):
         genad.data.load("dsprites")  # needs a path
+
+
+@pytest.mark.parametrize("bad", [{"size": 0}, {"size": -3}, {"seed": -1}, {"seed": 2**40}])
+def test_bad_size_or_seed_is_a_config_error(bad) -> None:
+    with pytest.raises(ConfigError, match="size|seed"):
+        load("digits", protocol="leave-one-out", cls=3, **bad)

@@ -185,6 +185,10 @@ def test_unknown_parameter_names_the_known_ones(name) -> None:
         {"batch_size": 0},
         {"calib_fraction": 1.0},
         {"contamination": 0.7},
+        {"seed": -1},
+        {"seed": 2**70},
+        {"lr": float("nan")},
+        {"lr": -1.0},
     ],
 )
 def test_bad_config_values_raise_config_error(name, bad) -> None:

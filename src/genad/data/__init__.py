@@ -158,6 +158,10 @@ def load(spec: str, protocol: str | None = None, cls: int | str | None = None, s
     from genad.data.folder import load_folder, load_mvtec, read_mask_folder
 
     name, path = _parse(spec)
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+        raise ConfigError(f"size must be a positive number of pixels, got {size!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise ConfigError(f"seed must be an integer in [0, 2**32), got {seed!r}")
     if protocol is not None and protocol not in PROTOCOLS:
         raise ConfigError(f"unknown protocol {protocol!r}; known: {', '.join(PROTOCOLS)}")
     if protocol is None and cls is not None:
