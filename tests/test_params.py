@@ -30,3 +30,24 @@ def test_a_config_file_must_be_a_readable_mapping(tmp_path) -> None:
         read_params_file(tmp_path / "list.yaml")
     with pytest.raises(ConfigError, match="cannot read"):
         read_params_file(tmp_path / "missing.yaml")
+
+
+def test_numbers_without_a_dot_are_numbers() -> None:
+    # YAML 1.1 reads 1e-3 as a string; a user means the number
+    assert parse_params(["lr=1e-3", "name=abc", "w=5", "x=nan"]) == {
+        "lr": 1e-3, "name": "abc", "w": 5, "x": "nan"}
+
+
+@pytest.mark.parametrize(("bad", "message"), [
+    ({"latent": "abc"}, "latent must be an integer"),
+    ({"batch_size": 1.5}, "batch_size must be an integer"),
+    ({"width": True}, "width must be an integer"),
+    ({"lr": "fast"}, "lr must be a number"),
+    ({"epochs": None}, "epochs must be an integer"),
+])
+def test_values_of_the_wrong_kind_are_one_line_errors(bad, message) -> None:
+    import genad
+
+    with pytest.raises(ConfigError, match=message):
+        genad.create("ganomaly", **bad)
+    genad.create("ganomaly", lr=1)  # an integer is a number

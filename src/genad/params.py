@@ -23,10 +23,22 @@ def parse_params(items: Sequence[str]) -> dict[str, Any]:
         if not eq:
             raise ConfigError(f"--param takes key=value, got {item!r}")
         try:
-            params[key.strip().replace("-", "_")] = yaml.safe_load(value)
+            params[key.strip().replace("-", "_")] = _number(yaml.safe_load(value))
         except yaml.YAMLError as e:
             raise ConfigError(f"--param {item!r}: not a YAML value ({e.problem})") from None
     return params
+
+
+def _number(value: Any) -> Any:
+    """YAML 1.1 reads 1e-3 (no dot) as a string; a string that is a plain decimal number is
+    the number a user meant."""
+    if isinstance(value, str):
+        try:
+            return float(value) if value.strip().lower() not in ("nan", "inf", "-inf",
+                                                                 "infinity") else value
+        except ValueError:
+            return value
+    return value
 
 
 def read_params_file(path: str | Path) -> dict[str, Any]:

@@ -20,8 +20,11 @@ of DDP ranks) before the first step.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
+import types
+import typing
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,6 +59,7 @@ class TrainableConfig:
     #   shorter epochs); None = one pass over them
 
     def __post_init__(self) -> None:
+        _check_types(self)
         if not is_network_size(self.image_size):
             raise ConfigError(f"image_size must be a power of two >= 8, got {self.image_size}")
         if self.epochs < 0 or self.batch_size < 1 or self.eval_batch_size < 1:
@@ -71,6 +75,36 @@ class TrainableConfig:
         if self.epoch_images is not None and self.epoch_images < self.batch_size:
             raise ConfigError(f"epoch_images must be at least batch_size ({self.batch_size}), "
                               f"got {self.epoch_images}")
+
+
+_SCALARS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+
+
+@functools.cache
+def _scalar_fields(cls: type) -> dict[str, tuple[type, bool]]:
+    """{field: (scalar type, None allowed)} of a config class's int / float / bool / str
+    fields (and their `| None` forms); other annotations are left to the model's checks."""
+    out = {}
+    for name, hint in typing.get_type_hints(cls).items():
+        args = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+        kinds = [a for a in args if a is not type(None)]
+        if len(kinds) == 1 and kinds[0] in _SCALARS:
+            out[name] = (kinds[0], len(kinds) < len(args))
+    return out
+
+
+def _check_types(config: Any) -> None:
+    """A value of the wrong kind (a string for a number, 1.5 for an integer) is a one-line
+    ConfigError here rather than a traceback deep in a network."""
+    for name, (kind, optional) in _scalar_fields(type(config)).items():
+        value = getattr(config, name)
+        if value is None and optional:
+            continue
+        ok = (isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
+              or kind is float and isinstance(value, int) and not isinstance(value, bool))
+        if not ok:
+            raise ConfigError(f"{name} must be {_SCALARS[kind]}"
+                              f"{' or null' if optional else ''}, got {value!r}")
 
 
 class Trainable(ABC):
