@@ -70,8 +70,8 @@ class TrainableConfig:
         for f in dataclasses.fields(self):  # every learning rate of every model
             value = getattr(self, f.name)
             if (f.name == "lr" or f.name.endswith("_lr")) and value is not None and not (
-                    isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ConfigError(f"{f.name} must be a positive finite number, got {value!r}")
+                    isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ConfigError(f"{f.name} must be a finite number >= 0, got {value!r}")
         if self.epoch_images is not None and self.epoch_images < self.batch_size:
             raise ConfigError(f"epoch_images must be at least batch_size ({self.batch_size}), "
                               f"got {self.epoch_images}")
