@@ -133,7 +133,8 @@ def _panel_grid(n: int, cell: float = 3.0) -> tuple[Any, np.ndarray]:
     """A figure with n square panels, at most 5 a row; returns (fig, flat axes), extras off."""
     cols = min(5, n)
     rows = math.ceil(n / cols)
-    fig = _figure(cell * cols + 0.4, cell * rows + 0.8)
+    # at least 5.5 in wide: one panel must still hold the figure's title and axis label
+    fig = _figure(max(cell * cols + 0.4, 5.5), cell * rows + 0.8)
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False).ravel())
     for ax in axes[n:]:
         ax.axis("off")
