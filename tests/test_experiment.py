@@ -87,3 +87,33 @@ def test_out_that_is_a_file_is_refused(tmp_path) -> None:
     (tmp_path / "f").write_text("x")
     with pytest.raises(ConfigError, match="is a file"):
         RunFolder(tmp_path / "f")
+
+
+def test_a_folder_of_other_files_is_never_written_into(tmp_path) -> None:
+    user = tmp_path / "thesis"
+    user.mkdir()
+    (user / "thesis.tex").write_text("years of work")
+    (user / "report.md").write_text("mine")
+    for kw in ({}, {"overwrite": True}, {"resume": True}):
+        with pytest.raises(ConfigError, match="did not write"):
+            RunFolder(user, **kw)
+    assert (user / "thesis.tex").read_text() == "years of work"
+    assert (user / "report.md").read_text() == "mine"
+    RunFolder(tmp_path / "empty")  # a new or empty folder is fine
+    (tmp_path / "empty2").mkdir()
+    RunFolder(tmp_path / "empty2")
+
+
+def test_overwrite_keeps_the_old_run_until_the_new_one_finishes(tmp_path) -> None:
+    old = RunFolder(tmp_path / "r")
+    old.write_config({"model": "ae", "params": {"epochs": 1}})
+    old.write_text("report.md", "old report")
+    old.finish({"auroc": 0.5})
+    new = RunFolder(tmp_path / "r", overwrite=True)
+    kept = tmp_path / "r" / RunFolder.PREVIOUS
+    assert (kept / "result.json").is_file() and (kept / "report.md").read_text() == "old report"
+    assert not new.finished  # the new run starts clean ...
+    # ... and if it dies here, the old run is still in PREVIOUS; once it finishes, it goes
+    new.write_config({"model": "ae", "params": {"epochs": 2}})
+    new.finish({"auroc": 0.6})
+    assert not kept.exists() and new.finished

@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import io as _io
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -58,9 +59,14 @@ OWN_FILES = ("config.json", "metrics.jsonl", "model.json", "model.safetensors", 
 
 class RunFolder:
     """The folder of one run. A finished run (result.json present) is refused unless
-    `overwrite` (its files are removed first; other files are left alone) or `resume` (which
-    then finds no checkpoint to resume from); a half-run folder is resumed with `resume`.
-    Only the main process of a torchrun job writes (`main`)."""
+    `overwrite` or `resume` (which then finds no checkpoint to resume from); a half-run folder
+    is resumed with `resume`. A folder that holds files but no genad run is refused either
+    way: genad never writes over files it did not write. `overwrite` moves the old run's files
+    (genad's own, OWN_FILES; other files stay) into PREVIOUS, which `finish` removes, so a
+    new run that fails leaves the old one there. Only the main process of a torchrun job
+    writes (`main`)."""
+
+    PREVIOUS = ".genad-previous"
 
     def __init__(self, out: str | Path, *, overwrite: bool = False, resume: bool = False
                  ) -> None:
@@ -68,17 +74,32 @@ class RunFolder:
         self.resume = resume
         if self.path.exists() and not self.path.is_dir():
             raise ConfigError(f"{self.path} is a file, not a run folder: choose another --out")
+        if self.path.is_dir() and any(self.path.iterdir()) and not self.holds_run():
+            names = sorted(p.name for p in self.path.iterdir())
+            raise ConfigError(f"{self.path} holds files genad did not write ({', '.join(names[:3])}"
+                              f"{', ...' if len(names) > 3 else ''}): choose a new or empty --out")
         if self.finished and not (overwrite or resume):
             raise ConfigError(f"{self.path} holds a finished run; choose another --out or pass "
                               "--overwrite")
         self.main = is_main_process()
-        if overwrite and not resume and self.main:
+        if overwrite and not resume and self.main and self.path.is_dir():
+            previous = self.path / self.PREVIOUS
+            shutil.rmtree(previous, ignore_errors=True)
             for pattern in OWN_FILES:
                 for f in self.path.glob(pattern):
                     if f.is_file():
-                        f.unlink()
+                        previous.mkdir(exist_ok=True)
+                        f.replace(previous / f.name)
         if self.main:
             self.path.mkdir(parents=True, exist_ok=True)
+
+    def holds_run(self) -> bool:
+        """Whether the folder's config.json is one genad wrote (it records genad's version)."""
+        try:
+            config = json.loads((self.path / "config.json").read_text())
+            return isinstance(config, dict) and "genad" in config.get("versions", {})
+        except (OSError, ValueError, TypeError):
+            return False
 
     @property
     def finished(self) -> bool:
@@ -111,6 +132,7 @@ class RunFolder:
         for ck in self.path.glob("checkpoint-*"):
             ck.unlink()
         self.write_text(FINISHED, json.dumps(result, indent=2, default=float))
+        shutil.rmtree(self.path / self.PREVIOUS, ignore_errors=True)  # the new run is whole
 
 
 def run(
