@@ -107,6 +107,14 @@ def _check_types(config: Any) -> None:
                               f"{' or null' if optional else ''}, got {value!r}")
 
 
+def check_choices(config: Any, **choices: tuple[str, ...]) -> None:
+    """A ConfigError unless each named field of `config` holds one of its choices."""
+    for name, allowed in choices.items():
+        value = getattr(config, name)
+        if value not in allowed:
+            raise ConfigError(f"{name} must be one of {allowed}, got {value!r}")
+
+
 class Trainable(ABC):
     """Networks, their optimisers and one training step; the engine does the rest."""
 

@@ -43,6 +43,7 @@ from genad.models.base import Detector, DetectorConfig
 from genad.models.gan_common import bce, weights_frozen
 from genad.models.tf_optim import tf_rmsprop
 from genad.registry import register
+from genad.trainable import check_choices
 
 REC_LOSSES = ("bce", "mse")
 SCORE_KINDS = ("d_of_r", "d")
@@ -67,10 +68,7 @@ class ALOCCConfig(DetectorConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.rec_loss not in REC_LOSSES:
-            raise ConfigError(f"rec_loss must be one of {REC_LOSSES}, got {self.rec_loss!r}")
-        if self.score_kind not in SCORE_KINDS:
-            raise ConfigError(f"score_kind must be one of {SCORE_KINDS}, got {self.score_kind!r}")
+        check_choices(self, rec_loss=REC_LOSSES, score_kind=SCORE_KINDS)
         if self.r_steps < 1 or self.width < 1 or self.noise_std < 0:
             raise ConfigError("r_steps and width must be >= 1 and noise_std >= 0")
 

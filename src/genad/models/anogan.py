@@ -50,7 +50,7 @@ from genad.nn import DCDecoder, DCDiscriminator, DCEncoder
 from genad.nn.gan import Critic
 from genad.nn.wgan_resnet import ResNetCritic, ResNetEncoder, ResNetGenerator
 from genad.registry import register
-from genad.trainable import Trainable
+from genad.trainable import Trainable, check_choices
 
 
 # ---- AnoGAN -----------------------------------------------------------------------------------
@@ -157,10 +157,7 @@ class FAnoGANConfig(DetectorConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.arch not in ARCHS:
-            raise ConfigError(f"arch must be one of {ARCHS}, got {self.arch!r}")
-        if self.z_reg not in Z_REGS:
-            raise ConfigError(f"z_reg must be one of {Z_REGS}, got {self.z_reg!r}")
+        check_choices(self, arch=ARCHS, z_reg=Z_REGS)
         if self.n_critic < 1 or (self.encoder_epochs or 0) < 0:
             raise ConfigError("n_critic must be >= 1 and encoder_epochs >= 0")
 

@@ -91,6 +91,7 @@ from genad.nn.style import (
     growth_schedule,
 )
 from genad.registry import register
+from genad.trainable import check_choices
 
 SCORE_KINDS = ("inversion", "code-density", "disc-features")
 
@@ -138,8 +139,7 @@ class InfoGANConfig(DetectorConfig):
             raise ConfigError("an InfoGAN needs at least one code (categorical or continuous)")
         if self.info_weight < 0 or self.cont_weight < 0:
             raise ConfigError("info_weight and cont_weight must be >= 0")
-        if self.score_kind not in SCORE_KINDS:
-            raise ConfigError(f"score_kind must be one of {SCORE_KINDS}, got {self.score_kind!r}")
+        check_choices(self, score_kind=SCORE_KINDS)
         if self.inversion_steps < 0:
             raise ConfigError("inversion_steps must be >= 0")
 

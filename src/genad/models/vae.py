@@ -50,6 +50,7 @@ from genad.models.gan_common import weights_frozen
 from genad.models.generative import LatentModel
 from genad.nn import DCDecoder, DCEncoder
 from genad.registry import register
+from genad.trainable import check_choices
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -110,10 +111,7 @@ class _VAEBaseConfig(DetectorConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.likelihood not in LIKELIHOODS:
-            raise ConfigError(f"likelihood must be one of {LIKELIHOODS}, got {self.likelihood!r}")
-        if self.score_kind not in SCORE_KINDS:
-            raise ConfigError(f"score_kind must be one of {SCORE_KINDS}, got {self.score_kind!r}")
+        check_choices(self, likelihood=LIKELIHOODS, score_kind=SCORE_KINDS)
         if self.latent < 1 or self.width < 1 or self.lr <= 0:
             raise ConfigError("latent, width and lr must be positive")
 
