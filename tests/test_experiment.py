@@ -117,3 +117,14 @@ def test_overwrite_keeps_the_old_run_until_the_new_one_finishes(tmp_path) -> Non
     new.write_config({"model": "ae", "params": {"epochs": 2}})
     new.finish({"auroc": 0.6})
     assert not kept.exists() and new.finished
+
+
+def test_an_unfinished_run_is_resumed_or_overwritten_never_mixed(tmp_path) -> None:
+    killed = RunFolder(tmp_path / "r")
+    killed.write_config({"model": "ae", "params": {"epochs": 3}})
+    (tmp_path / "r" / "metrics.jsonl").write_text('{"epoch": 1}\n')
+    with pytest.raises(ConfigError, match="unfinished run"):
+        RunFolder(tmp_path / "r")
+    RunFolder(tmp_path / "r", resume=True)
+    RunFolder(tmp_path / "r", overwrite=True)
+    assert not (tmp_path / "r" / "metrics.jsonl").exists()  # moved aside, not appended to

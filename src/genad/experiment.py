@@ -81,6 +81,9 @@ class RunFolder:
         if self.finished and not (overwrite or resume):
             raise ConfigError(f"{self.path} holds a finished run; choose another --out or pass "
                               "--overwrite")
+        if self.path.is_dir() and self.holds_run() and not (self.finished or overwrite or resume):
+            raise ConfigError(f"{self.path} holds an unfinished run: --resume continues it, "
+                              "--overwrite starts again")
         self.main = is_main_process()
         if overwrite and not resume and self.main and self.path.is_dir():
             previous = self.path / self.PREVIOUS
