@@ -291,3 +291,13 @@ def test_ddp_two_cpu_ranks_stay_identical(digits16, tmp_path: Path) -> None:
         "checkpoint-0002.json",
         "checkpoint-0002.safetensors",
     ]
+
+
+def test_a_torn_metrics_line_does_not_stop_a_resume(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"epoch": 1, "loss": 0.5}\n{"epoch": 2, "loss": 0.4}\n{"epoch": 3, "lo')
+    train._truncate_metrics(path, epochs_done=2)
+    assert [json.loads(ln)["epoch"] for ln in path.read_text().splitlines()] == [1, 2]
+    path.write_text('{"epoch": 1}\n{"epoch": 2}\n{"epoch": 3}\n')
+    train._truncate_metrics(path, epochs_done=1)  # epochs after the checkpoint go
+    assert path.read_text() == '{"epoch": 1}\n'

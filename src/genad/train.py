@@ -159,11 +159,18 @@ def load_checkpoint(stem: Path, model: Any) -> tuple[int, int]:
 
 def _truncate_metrics(path: Path, epochs_done: int) -> None:
     """Drop metric lines of epochs after the checkpoint (a run killed between writing its
-    metrics line and its checkpoint would otherwise log that epoch twice)."""
+    metrics line and its checkpoint would otherwise log that epoch twice), and a line a kill
+    or power loss tore in half."""
     if not path.exists():
         return
-    keep = [ln for ln in path.read_text().splitlines() if ln.strip()
-            and json.loads(ln).get("epoch", 0) <= epochs_done]
+    keep = []
+    for ln in path.read_text().splitlines():
+        try:
+            row = json.loads(ln)
+        except ValueError:
+            continue  # torn: the epoch it described is logged again when it reruns
+        if isinstance(row, dict) and row.get("epoch", 0) <= epochs_done:
+            keep.append(ln)
     io.atomic_write_text(path, "".join(ln + "\n" for ln in keep))
 
 
