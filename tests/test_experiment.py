@@ -128,3 +128,17 @@ def test_an_unfinished_run_is_resumed_or_overwritten_never_mixed(tmp_path) -> No
     RunFolder(tmp_path / "r", resume=True)
     RunFolder(tmp_path / "r", overwrite=True)
     assert not (tmp_path / "r" / "metrics.jsonl").exists()  # moved aside, not appended to
+
+
+def test_a_kill_during_finish_leaves_a_finished_run(tmp_path, monkeypatch) -> None:
+    folder = RunFolder(tmp_path / "r")
+    folder.write_config({"model": "ae", "params": {"epochs": 1}})
+    (folder.path / "checkpoint-0001.json").write_text("{}")
+
+    def killed(self, *a, **k):
+        raise KeyboardInterrupt  # the process dies while removing the checkpoints
+
+    monkeypatch.setattr(Path, "unlink", killed)
+    with pytest.raises(KeyboardInterrupt):
+        folder.finish({"auroc": 0.5})
+    assert folder.finished  # result.json came first

@@ -128,13 +128,15 @@ class RunFolder:
         return path
 
     def finish(self, result: dict[str, Any]) -> None:
-        """Remove the training checkpoints (the saved model supersedes them) and write
-        result.json, the mark of a finished run."""
+        """Write result.json, the mark of a finished run, then remove the training checkpoints
+        (the saved model supersedes them) and the overwritten run's files."""
         if not self.main:
             return
+        # result.json first: a kill between the two leaves a finished run with stale
+        # checkpoints, never an unfinished run without them
+        self.write_text(FINISHED, json.dumps(result, indent=2, default=float))
         for ck in self.path.glob("checkpoint-*"):
             ck.unlink()
-        self.write_text(FINISHED, json.dumps(result, indent=2, default=float))
         shutil.rmtree(self.path / self.PREVIOUS, ignore_errors=True)  # the new run is whole
 
 
