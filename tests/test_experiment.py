@@ -4,6 +4,7 @@ kill -9 (genad.experiment.RunFolder)."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -142,3 +143,19 @@ def test_a_kill_during_finish_leaves_a_finished_run(tmp_path, monkeypatch) -> No
     with pytest.raises(KeyboardInterrupt):
         folder.finish({"auroc": 0.5})
     assert folder.finished  # result.json came first
+
+
+def test_two_processes_never_write_one_run(tmp_path) -> None:
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / RunFolder.LOCK).write_text(str(os.getppid()))  # a live process writes here
+    with pytest.raises(ConfigError, match="another genad process"):
+        RunFolder(out)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    (out / RunFolder.LOCK).write_text(str(gone.pid))  # its writer was killed: taken over
+    folder = RunFolder(out)
+    assert (out / RunFolder.LOCK).read_text() == str(os.getpid())
+    folder.write_config({"model": "ae", "params": {"epochs": 1}})
+    folder.finish({"auroc": 0.5})
+    assert not (out / RunFolder.LOCK).exists()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import io as _io
 import json
+import os
 import shutil
 import time
 from pathlib import Path
@@ -44,6 +45,16 @@ HEADLINE = (
 )
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
 def is_main_process() -> bool:
     """False on the ranks other than 0 of a torchrun job: they train but write nothing."""
     import torch.distributed as dist
@@ -63,10 +74,12 @@ class RunFolder:
     is resumed with `resume`. A folder that holds files but no genad run is refused either
     way: genad never writes over files it did not write. `overwrite` moves the old run's files
     (genad's own, OWN_FILES; other files stay) into PREVIOUS, which `finish` removes, so a
-    new run that fails leaves the old one there. Only the main process of a torchrun job
-    writes (`main`)."""
+    new run that fails leaves the old one there. A lock file (LOCK, the writer's pid) keeps a
+    second process out while one writes; a killed writer's lock is taken over. Only the main
+    process of a torchrun job writes (`main`)."""
 
     PREVIOUS = ".genad-previous"
+    LOCK = ".genad-lock"
 
     def __init__(self, out: str | Path, *, overwrite: bool = False, resume: bool = False
                  ) -> None:
@@ -74,8 +87,9 @@ class RunFolder:
         self.resume = resume
         if self.path.exists() and not self.path.is_dir():
             raise ConfigError(f"{self.path} is a file, not a run folder: choose another --out")
-        if self.path.is_dir() and any(self.path.iterdir()) and not self.holds_run():
-            names = sorted(p.name for p in self.path.iterdir())
+        names = sorted(p.name for p in self.path.iterdir()
+                       if p.name not in (self.LOCK, self.PREVIOUS)) if self.path.is_dir() else []
+        if names and not self.holds_run():
             raise ConfigError(f"{self.path} holds files genad did not write ({', '.join(names[:3])}"
                               f"{', ...' if len(names) > 3 else ''}): choose a new or empty --out")
         if self.finished and not (overwrite or resume):
@@ -85,6 +99,8 @@ class RunFolder:
             raise ConfigError(f"{self.path} holds an unfinished run: --resume continues it, "
                               "--overwrite starts again")
         self.main = is_main_process()
+        if self.main:
+            self._lock()
         if overwrite and not resume and self.main and self.path.is_dir():
             previous = self.path / self.PREVIOUS
             shutil.rmtree(previous, ignore_errors=True)
@@ -95,6 +111,20 @@ class RunFolder:
                         f.replace(previous / f.name)
         if self.main:
             self.path.mkdir(parents=True, exist_ok=True)
+
+    def _lock(self) -> None:
+        """Claim the folder for this process: a lock file holding its pid, taken over when
+        that process is gone (killed), refused while it runs, so two runs never mix."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        lock = self.path / self.LOCK
+        try:
+            pid = int(lock.read_text())
+        except (OSError, ValueError):
+            pid = None
+        if pid is not None and pid != os.getpid() and _alive(pid):
+            raise ConfigError(f"another genad process (pid {pid}) is writing to {self.path}: "
+                              "wait for it, or choose another --out")
+        io.atomic_write_text(lock, str(os.getpid()))
 
     def holds_run(self) -> bool:
         """Whether the folder's config.json is one genad wrote (it records genad's version)."""
@@ -138,6 +168,7 @@ class RunFolder:
         for ck in self.path.glob("checkpoint-*"):
             ck.unlink()
         shutil.rmtree(self.path / self.PREVIOUS, ignore_errors=True)  # the new run is whole
+        (self.path / self.LOCK).unlink(missing_ok=True)
 
 
 def run(
