@@ -13,7 +13,8 @@ from torch import nn
 
 import genad
 from genad.errors import ConfigError
-from genad.models.egbad import EGBADConfig, EGBADDiscriminator, egbad_score, ema_update
+from genad.models.egbad import EGBADConfig, EGBADDiscriminator, egbad_score
+from genad.models.gan_common import ema_update
 from tests.conftest import SMALL
 from tests.models.conftest import _eval
 

@@ -30,7 +30,7 @@ from torch import nn
 
 from genad.errors import ConfigError
 from genad.models.base import Detector, DetectorConfig
-from genad.models.gan_common import bce, weights_frozen
+from genad.models.gan_common import bce, ema_update, weights_frozen
 from genad.nn import DCDecoder, DCEncoder
 from genad.nn.dcgan import _levels
 from genad.registry import register
@@ -96,17 +96,6 @@ def init_egbad_weights(m: nn.Module) -> None:
     elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
         nn.init.ones_(m.weight)
         nn.init.zeros_(m.bias)
-
-
-@torch.no_grad()
-def ema_update(ema: nn.Module, net: nn.Module, decay: float) -> None:
-    """ema <- decay * ema + (1 - decay) * net, parameter by parameter (TensorFlow's
-    ExponentialMovingAverage, which the authors apply to the trainable variables after each
-    update); buffers (BatchNorm's running statistics, not trainable there) are copied."""
-    for p_ema, p in zip(ema.parameters(), net.parameters()):
-        p_ema.lerp_(p.detach(), 1 - decay)
-    for b_ema, b in zip(ema.buffers(), net.buffers()):
-        b_ema.copy_(b)
 
 
 def egbad_score(

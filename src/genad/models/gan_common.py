@@ -2,7 +2,7 @@
 OCGAN, the InfoGAN family, FactorVAE's discriminator): BCE against a constant label, DCGAN
 initialisation, one Adam per network, freezing a network's weights while gradients flow
 through it, GANomaly's discriminator update, the WGAN-GP gradient penalty and AnoGAN's
-generator-then-discriminator update.
+generator-then-discriminator update, and the moving average of weights (EGBAD, the InfoGAN family).
 
 Not a model: it registers nothing, so every model module may import it.
 """
@@ -102,3 +102,14 @@ def generator_step(
         adv = bce(d(fake)[0], True)
     det.optimize(adv + extra, opt)
     return adv.detach(), discriminator_step(det, d_real, fake)
+
+
+@torch.no_grad()
+def ema_update(ema: nn.Module, net: nn.Module, decay: float) -> None:
+    """ema <- decay * ema + (1 - decay) * net, parameter by parameter (TensorFlow's
+    ExponentialMovingAverage, which EGBAD's authors apply to the trainable variables after each
+    update); buffers (BatchNorm's running statistics, not trainable there) are copied."""
+    for p_ema, p in zip(ema.parameters(), net.parameters()):
+        p_ema.lerp_(p.detach(), 1 - decay)
+    for b_ema, b in zip(ema.buffers(), net.buffers()):
+        b_ema.copy_(b)

@@ -74,7 +74,7 @@ from torch import nn
 
 from genad.errors import ConfigError
 from genad.models.base import Detector, DetectorConfig
-from genad.models.gan_common import bce, weights_frozen
+from genad.models.gan_common import bce, ema_update, weights_frozen
 from genad.models.generative import LatentModel
 from genad.nn import DCDecoder, DCDiscriminator, init_dcgan_weights
 from genad.nn.density import GaussianModel
@@ -606,11 +606,7 @@ class MSInfoGAN(_InfoGANBase):
         c = self.config
         half_life = min(c.ema_images, self._images_seen(self._step + 1) * c.ema_rampup)
         beta = 0.5 ** (batch * self.world_size_ / half_life) if half_life > 0 else 0.0
-        g, g_ema = self.nets_["g"], self.nets_["g_ema"]
-        for p_ema, p in zip(g_ema.parameters(), g.parameters()):
-            p_ema.lerp_(p, 1 - beta)
-        for b_ema, b in zip(g_ema.buffers(), g.buffers()):
-            b_ema.copy_(b)
+        ema_update(self.nets_["g_ema"], self.nets_["g"], beta)
 
     def _advance_growth(self) -> tuple[int, float]:
         """Set the networks' resolution for this training step from the growth schedule and
