@@ -25,6 +25,7 @@ import torch
 import torch.distributed as dist
 
 from genad import io
+from genad.data.base import float_batch
 from genad.errors import ConfigError, TrainingError
 
 
@@ -215,7 +216,11 @@ _Progress = Progress
 
 # ---- the loop ---------------------------------------------------------------------------------
 def _take(data: torch.Tensor | tuple[torch.Tensor, ...], idx: torch.Tensor) -> Any:
-    return data[idx] if torch.is_tensor(data) else tuple(d[idx] for d in data)
+    """The rows idx of the data; uint8 images become float in [-1, 1] here, batch by batch,
+    so a large set is held as uint8."""
+    if torch.is_tensor(data):
+        return float_batch(data[idx])
+    return tuple(float_batch(d[idx]) for d in data)
 
 
 def fit(
@@ -228,8 +233,9 @@ def fit(
     on_epoch_end: Callable[[int, Any], dict | None] | None = None,  # extra metrics per epoch
     log_every: int = 20,  # steps between loss read-outs (a read-out syncs the GPU)
 ) -> list[dict]:
-    """Train `model` on `data` for `model.config.epochs`: float images (N, C, S, S) in [-1, 1],
-    or a tuple of tensors of N rows each (images and targets), cut into batches together.
+    """Train `model` on `data` for `model.config.epochs`: images (N, C, S, S), uint8 or float
+    in [-1, 1] (each batch is handed to `train_step` as float), or a tuple of tensors of N
+    rows each (images and targets), cut into batches together.
 
     Data stay in memory (on the GPU when training there): each epoch draws a seeded
     permutation, identical on every rank, and each rank takes its own stride of it. Returns

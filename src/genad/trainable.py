@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from genad import io, train
-from genad.data.base import DEFAULT_SIZE
+from genad.data.base import DEFAULT_SIZE, float_batch
 from genad.errors import ConfigError, DataError, NotFittedError
 
 
@@ -204,16 +204,16 @@ class Trainable(ABC):
     def evaluate_batches(
         self, x: torch.Tensor, fn: Callable[[torch.Tensor], torch.Tensor | None]
     ) -> torch.Tensor | None:
-        """`fn` over `x` in no-grad batches of `eval_batch_size` on the model's device, the
-        networks in eval mode; float32 results concatenated on the CPU (None if fn gives
-        None)."""
+        """`fn` over `x` in no-grad batches of `eval_batch_size` on the model's device (uint8
+        images as float in [-1, 1]), the networks in eval mode; float32 results concatenated
+        on the CPU (None if fn gives None)."""
         self.check_fitted()
         for net in self.nets_.values():
             net.eval()
         outs = []
         bs = self.config.eval_batch_size
         for i in range(0, len(x), bs):
-            out = fn(x[i : i + bs].to(self.device_))
+            out = fn(float_batch(x[i : i + bs].to(self.device_)))
             if out is None:
                 return None
             outs.append(out.float().cpu())

@@ -242,3 +242,25 @@ def test_contamination_sets_the_threshold_quantile(name, small_kwargs, digits16)
 def test_repr_shows_changed_settings(name) -> None:
     r = repr(genad.create(name, epochs=3))
     assert "epochs=3" in r and "image_size" not in r
+
+
+def test_uint8_images_at_the_network_size_stay_uint8_until_a_batch(tmp_path) -> None:
+    """A large uint8 set (the whole dSprites grid) is held as uint8 through fit and scoring,
+    not copied to float (four times the memory): the engine and evaluate_batches convert each
+    batch. Images at another size are resized as float (no 8-bit rounding of the result)."""
+    from genad.data.base import to_float
+
+    x = torch.randint(0, 256, (40, 1, 16, 16), dtype=torch.uint8)
+    det = genad.create("ae", image_size=16, epochs=1, batch_size=8, latent=4, width=8)
+    seen: list[torch.dtype] = []
+    step = det.train_step
+    det.train_step = lambda b: seen.append(b.dtype) or step(b)
+    det.fit(x)
+    assert set(seen) == {torch.float32}
+    assert det.prepared(x).dtype == torch.uint8 and det.prepared(x).data_ptr() == x.data_ptr()
+    assert det.prepare(x).dtype == torch.float32
+    cal, fit = det._calibration_split(x)
+    assert cal.dtype == fit.dtype == torch.uint8
+    np.testing.assert_array_equal(det.decision_function(x), det.decision_function(to_float(x)))
+    big = torch.randint(0, 256, (4, 1, 32, 32), dtype=torch.uint8)
+    assert det.prepared(big).dtype == torch.float32

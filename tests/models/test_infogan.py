@@ -285,6 +285,32 @@ def test_the_authors_mnist_networks_and_uniform_noise(digits16, tmp_path) -> Non
                                   det.encode(digits16[:6]))
 
 
+@pytest.mark.parametrize("size", [32, 64])
+def test_the_infogan_cr_dsprites_networks(size) -> None:
+    """arch="infogan-cr": InfoGAN-CR's dSprites nets. At 64 px the authors' layer list: G
+    deconvolves 4x4x64 to 64, 32, 32 channels and the image; D convolves to 32, 32, 64, 64
+    channels and FC 128, every D and Q layer spectrally normalised, no BatchNorm in D."""
+    det = genad.create("infogan", arch="infogan-cr", image_size=size, continuous=5,
+                       categorical=[], noise_dim=5)
+    nets = det.build(1)
+    g, d, q = nets["g"], nets["d"], nets["q"]
+    deconv = [m.out_channels for m in g.modules() if isinstance(m, torch.nn.ConvTranspose2d)]
+    conv = [m.out_channels for m in d.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert deconv == ([64, 32, 32, 1] if size == 64 else [64, 32, 1])
+    assert conv == ([32, 32, 64, 64] if size == 64 else [32, 64, 64])
+    layers = [m for net in (d, q) for m in net.modules()
+              if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    assert all(torch.nn.utils.parametrize.is_parametrized(m, "weight") for m in layers)
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in d.modules())
+    x = torch.zeros(3, 1, size, size)
+    logit, feat = d(x)
+    assert logit.shape == (3,) and feat.shape == (3, 128)
+    assert g(torch.zeros(3, 10)).shape == (3, 1, size, size)
+    # the drawn weights are N(0, 0.02) underneath the normalisation
+    w = d.features[0].parametrizations.weight.original
+    assert 0.01 < float(w.detach().std()) < 0.03
+
+
 def test_a_run_with_the_regulariser_equals_one_without_until_it_starts(digits16) -> None:
     kw = dict(SMALL, epochs=2, max_width=16, w_dim=16, mapping_layers=2)
     plain = genad.create("ms-infogan", **kw).fit(digits16)

@@ -118,11 +118,13 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
     return ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
-def as_images(data: ImageSet | torch.Tensor | np.ndarray) -> torch.Tensor:
+def as_images(data: ImageSet | torch.Tensor | np.ndarray, keep_uint8: bool = False
+              ) -> torch.Tensor:
     """Accept what users pass to a detector: an ImageSet, an (N, C, H, W) tensor/array (uint8
-    or float in [-1, 1]), or an (N, H, W) grey array. Returns float32 (N, C, H, W) in [-1, 1]."""
+    or float in [-1, 1]), or an (N, H, W) grey array. Returns float32 (N, C, H, W) in [-1, 1]
+    (with keep_uint8, uint8 images stay uint8)."""
     if isinstance(data, ImageSet):
-        return data.float_images()
+        return data.images if keep_uint8 else data.float_images()
     x = torch.as_tensor(np.asarray(data) if not isinstance(data, torch.Tensor) else data)
     if x.ndim == 3:
         x = x.unsqueeze(1)
@@ -130,13 +132,15 @@ def as_images(data: ImageSet | torch.Tensor | np.ndarray) -> torch.Tensor:
         raise DataError(f"expected images of shape (N, C, H, W), got {tuple(x.shape)}")
     if len(x) == 0:
         raise DataError("no images given")
-    return to_float(x)
+    return x if keep_uint8 and x.dtype == torch.uint8 else to_float(x)
 
 
 def user_images(data: ImageSet | torch.Tensor | np.ndarray) -> torch.Tensor:
-    """`as_images` for what a user hands a model, checked: a channels-last (N, H, W, C) array
-    (C 1 or 3, H and W not) is moved to (N, C, H, W); float images must be finite and in
-    [-1, 1] (0-255 floats, NaN or Inf raise DataError saying what to pass instead)."""
+    """What a user hands a model as (N, C, H, W) images, checked, uint8 kept as uint8 (a
+    float copy of a large set would take four times its memory: models convert each batch,
+    `float_batch`): a channels-last (N, H, W, C) array (C 1 or 3, H and W not) is moved to
+    (N, C, H, W), an (N, H, W) array is grey; float images must be finite and in [-1, 1]
+    (0-255 floats, NaN or Inf raise DataError saying what to pass instead)."""
     if not isinstance(data, ImageSet):
         x = torch.as_tensor(np.asarray(data) if not isinstance(data, torch.Tensor) else data)
         if x.ndim == 4 and x.shape[1] not in (1, 3) and x.shape[-1] in (1, 3):
@@ -151,7 +155,13 @@ def user_images(data: ImageSet | torch.Tensor | np.ndarray) -> torch.Tensor:
                 raise DataError(f"float images must lie in [-1, 1], these span [{lo:.3g}, "
                                 f"{hi:.3g}]{hint}")
         data = x
-    return as_images(data)
+    return as_images(data, keep_uint8=True)
+
+
+def float_batch(x: torch.Tensor) -> torch.Tensor:
+    """A batch as the networks take it: uint8 images -> float32 in [-1, 1]; anything else
+    (float images, latents, labels) unchanged."""
+    return to_float(x) if x.dtype == torch.uint8 else x
 
 
 def resize(images: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from genad.data.base import ImageSet, family, resize, user_images
+from genad.data.base import ImageSet, family, float_batch, resize, user_images
 from genad.errors import ConfigError, DataError
 from genad.trainable import Trainable, TrainableConfig, is_network_size
 
@@ -77,12 +77,13 @@ class Detector(Trainable):
         return None
 
     def before_training(self, x: torch.Tensor) -> None:
-        """Prepare on the training images `x` (float, [-1, 1], network size) before the engine's
-        epochs: pre-training, a centre from the initial codes. Default: nothing."""
+        """Prepare on the training images `x` (network size; uint8, or float in [-1, 1]: read
+        them through `evaluate_batches` or `float_batch`) before the engine's epochs:
+        pre-training, a centre from the initial codes. Default: nothing."""
 
     def after_training(self, x: torch.Tensor) -> None:
         """Fit what gradient training does not (a density of codes, a centre) on the training
-        images `x` (float, [-1, 1], network size), before calibration. Default: nothing."""
+        images `x` (as `before_training`'s), before calibration. Default: nothing."""
 
     def pixel_map(self, x: torch.Tensor) -> torch.Tensor | None:
         return None
@@ -135,7 +136,7 @@ class Detector(Trainable):
     def _calibration_split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(held-out calibration images, training images) at the network size, seeded; with
         calib_fraction 0, (all images, all images)."""
-        x = resize(x, self.config.image_size)
+        x = self._at_network_size(x)
         if self.config.calib_fraction == 0:
             return x, x
         gen = torch.Generator().manual_seed(self.config.seed)
@@ -179,7 +180,7 @@ class Detector(Trainable):
     def decision_function(self, data: ImageSet | torch.Tensor | np.ndarray) -> np.ndarray:
         """(N,) float64 raw anomaly scores; higher = more anomalous."""
         self.check_fitted()
-        return self.scores_prepared(self.prepare(data))
+        return self.scores_prepared(self.prepared(data))
 
     def predict(self, data: ImageSet | torch.Tensor | np.ndarray) -> np.ndarray:
         """(N,) int 0/1 labels: 1 where the score exceeds `threshold_`."""
@@ -197,7 +198,7 @@ class Detector(Trainable):
         give no map."""
         self.check_fitted()
         x_in = user_images(data)
-        maps = self.evaluate_batches(self.prepare(x_in), self.pixel_map)
+        maps = self.evaluate_batches(self.prepared(x_in), self.pixel_map)
         if maps is None:
             raise ConfigError(f"{self.name} gives no pixel-level anomaly map")
         maps = resize(maps.unsqueeze(1), tuple(x_in.shape[-2:])).squeeze(1)
@@ -206,7 +207,7 @@ class Detector(Trainable):
     def reconstruction(self, data: ImageSet | torch.Tensor | np.ndarray) -> np.ndarray | None:
         """(N, C, h, w) float32 in [-1, 1] at the network's size, or None."""
         self.check_fitted()
-        out = self.evaluate_batches(self.prepare(data), self.reconstruct)
+        out = self.evaluate_batches(self.prepared(data), self.reconstruct)
         return None if out is None else out.numpy()
 
     # ---- save / load: Trainable's, plus the calibration --------------------------------------
@@ -243,13 +244,29 @@ class Detector(Trainable):
 
     # ---- scoring ----------------------------------------------------------------------------
     def prepare(self, data: Any) -> torch.Tensor:
+        """Images as the networks take them: (N, C, S, S) float in [-1, 1] at the network
+        size, channels checked (a float copy: for a large set the scoring paths use the uint8
+        `prepared`)."""
+        return float_batch(self.prepared(data))
+
+    def prepared(self, data: Any) -> torch.Tensor:
+        """`prepare` without the float conversion: uint8 images stay uint8."""
         x = user_images(data)
         if x.shape[1] != self.channels_:
             raise DataError(
                 f"{self.name} was trained on {self.channels_}-channel images, got {x.shape[1]} "
                 "channels (convert the images, e.g. to grey with --grey or to RGB)"
             )
-        return resize(x, self.config.image_size)
+        return self._at_network_size(x)
+
+    def _at_network_size(self, x: torch.Tensor) -> torch.Tensor:
+        """Images at the network size: uint8 images already at it stay uint8 (a large set,
+        such as the whole dSprites grid, is held at a quarter of a float copy's memory);
+        others are resized as float, so a resized image is not rounded to 8 bits."""
+        size = self.config.image_size
+        if tuple(x.shape[-2:]) == (size, size):
+            return x
+        return resize(float_batch(x), size)
 
     def scores_prepared(self, x: torch.Tensor) -> np.ndarray:
         """(N,) float64 scores of images already `prepare`d (network size, checked)."""

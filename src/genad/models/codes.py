@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from genad.data.base import float_batch
 from genad.models.base import Detector, DetectorConfig
 from genad.nn import conv_autoencoder
 
@@ -110,7 +111,8 @@ class CodeDetector(ConvAutoencoder):
         for net in self.nets_.values():
             net.eval()
         bs = self.config.eval_batch_size
-        parts = [self.features(x[i : i + bs].to(self.device_)) for i in range(0, len(x), bs)]
+        parts = [self.features(float_batch(x[i : i + bs].to(self.device_)))
+                 for i in range(0, len(x), bs)]
         self.fit_head([torch.cat(level).cpu().numpy() for level in zip(*parts)])
         self.nets_["head"].to(self.device_)
 

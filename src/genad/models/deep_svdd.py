@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genad.data.base import ImageSet
+from genad.data.base import ImageSet, to_float
 from genad.errors import ConfigError
 from genad.models.base import Detector, DetectorConfig, pretrain_autoencoder
 from genad.nn import DCDecoder, DCEncoder, init_dcgan_weights
@@ -211,6 +211,7 @@ class DeepSVDD(Detector):
         codes of all training images."""
         c = self.config
         state = self.nets_["svdd"]
+        x = to_float(x)  # the data sets Deep SVDD trains on are small
         seen = x  # what phi is pre-trained on: the preprocessed training images
         if c.preprocess == "gcn":
             g = global_contrast(x)

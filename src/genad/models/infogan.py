@@ -80,6 +80,8 @@ from genad.nn import DCDecoder, DCDiscriminator, init_dcgan_weights
 from genad.nn.density import GaussianModel
 from genad.nn.gan import (
     ContrastiveDiscriminator,
+    CRDiscriminator,
+    CRGenerator,
     InfoGANDiscriminator,
     InfoGANGenerator,
     init_infogan_weights,
@@ -94,12 +96,19 @@ from genad.registry import register
 from genad.trainable import check_choices
 
 SCORE_KINDS = ("inversion", "code-density", "disc-features")
+# infogan's networks. The InfoGAN-CR authors' dSprites setting for "infogan-cr" (their
+# config.py and gan_task.py; Lin et al., ICML 2020, "InfoGAN (modified)" without the
+# regulariser): --param noise=uniform noise_dim=5 continuous=5 "categorical=[]"
+# info_weight=0.05 lr=2e-3 lr_g=1e-3, batch 64; Q's Gaussian has unit variance as here.
+ARCHS = ("dcgan", "infogan-mnist", "infogan-cr")
 
 
 @dataclass
 class InfoGANConfig(DetectorConfig):
     arch: str = "dcgan"  # "dcgan": genad.nn.dcgan's nets at `width`; "infogan-mnist": the
-    #                      authors' MNIST nets (genad.nn.gan.InfoGANGenerator / ...Discriminator)
+    #                      authors' MNIST nets (genad.nn.gan.InfoGANGenerator / ...Discriminator);
+    #                      "infogan-cr": InfoGAN-CR's dSprites nets (genad.nn.gan.CRGenerator /
+    #                      CRDiscriminator, spectral norm in D and Q; see ARCHS)
     width: int = 64  # DCGAN widths (InfoGAN App. C uses DCGAN-style nets)
     noise_dim: int = 62  # incompressible noise (InfoGAN App. C.1, MNIST: 62)
     noise: str = "normal"  # z ~ N(0, I), or "uniform": U(-1, 1) as the authors' MNIST code
@@ -124,8 +133,7 @@ class InfoGANConfig(DetectorConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.arch not in ("dcgan", "infogan-mnist"):
-            raise ConfigError(f"arch must be 'dcgan' or 'infogan-mnist', got {self.arch!r}")
+        check_choices(self, arch=ARCHS)
         if self.noise not in ("normal", "uniform"):
             raise ConfigError(f"noise must be 'normal' or 'uniform', got {self.noise!r}")
         if self.cr_weight < 0 or not 0 <= self.cr_start <= 1 or self.cr_lr <= 0:
@@ -209,13 +217,14 @@ class QHead(nn.Module):
     with `batch_norm` a BatchNorm before the LeakyReLU (the InfoGAN authors' MNIST Q)."""
 
     def __init__(self, n_in: int, hidden: int, n_logits: int, n_cont: int, fixed_std: bool,
-                 batch_norm: bool = False, slope: float = 0.2) -> None:
+                 batch_norm: bool = False, slope: float = 0.2, spectral: bool = False) -> None:
         super().__init__()
         self.n_logits, self.n_cont, self.fixed_std = n_logits, n_cont, fixed_std
         n_out = n_logits + n_cont * (1 if fixed_std else 2)
         norm = [nn.BatchNorm1d(hidden)] if batch_norm else []
-        self.net = nn.Sequential(nn.Flatten(), nn.Linear(n_in, hidden), *norm,
-                                 nn.LeakyReLU(slope), nn.Linear(hidden, n_out))
+        sn = nn.utils.parametrizations.spectral_norm if spectral else (lambda m: m)
+        self.net = nn.Sequential(nn.Flatten(), sn(nn.Linear(n_in, hidden)), *norm,
+                                 nn.LeakyReLU(slope), sn(nn.Linear(hidden, n_out)))
 
     def forward(self, f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         out = self.net(f).float()
@@ -307,6 +316,13 @@ class _InfoGANBase(LatentModel, Detector):
             for net in (g, d, q):
                 net.apply(init_infogan_weights)
             feat = 1024
+        elif c.arch == "infogan-cr":
+            g = CRGenerator(c.image_size, channels, c.noise_dim + self.code_dim)
+            d = CRDiscriminator(c.image_size, channels)
+            q = QHead(128, c.q_hidden, n_cat, c.continuous, c.q_fixed_std, spectral=True)
+            for net in (g, d, q):
+                net.apply(init_infogan_weights)  # their N(0, 0.02) weights, zero biases
+            feat = 128
         else:
             g = DCDecoder(c.image_size, channels, c.noise_dim + self.code_dim, c.width)
             d = DCDiscriminator(c.image_size, channels, c.width)
@@ -527,7 +543,7 @@ class _InfoGANBase(LatentModel, Detector):
         """(N, n_codes) Q's estimate of each code: the category index of each categorical code,
         then the mean of each continuous code."""
         self.check_fitted()
-        return self.evaluate_batches(self.prepare(data), self._q_codes).numpy()
+        return self.evaluate_batches(self.prepared(data), self._q_codes).numpy()
 
 
 def _feature_dim(d: nn.Module, channels: int, size: int) -> int:

@@ -238,7 +238,7 @@ class VAE(LatentModel, Detector):
     def encode(self, data: Any) -> np.ndarray:
         """(N, latent) float32 posterior means of images (anything decision_function takes)."""
         self.check_fitted()
-        mu = self.evaluate_batches(self.prepare(data), lambda b: self._posterior(b)[0])
+        mu = self.evaluate_batches(self.prepared(data), lambda b: self._posterior(b)[0])
         return mu.numpy()
 
     def decode(self, z: Any) -> np.ndarray:

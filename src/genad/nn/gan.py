@@ -124,11 +124,72 @@ class InfoGANDiscriminator(nn.Module):
 
 def init_infogan_weights(m: nn.Module) -> None:
     """The InfoGAN authors' initialisation: every weight N(0, 0.02), biases 0, BatchNorm scales
-    N(1, 0.02)."""
+    N(1, 0.02). A spectrally normalised layer's underlying weight is the one drawn."""
     if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-        nn.init.normal_(m.weight, 0.0, 0.02)
+        parametrized = nn.utils.parametrize.is_parametrized(m, "weight")
+        with torch.no_grad():
+            (m.parametrizations.weight.original if parametrized else m.weight).normal_(0, 0.02)
         if m.bias is not None:
             nn.init.zeros_(m.bias)
     elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
         nn.init.normal_(m.weight, 1.0, 0.02)
         nn.init.zeros_(m.bias)
+
+
+def _cr_width(res: int) -> int:
+    """Channels at a resolution in InfoGAN-CR's dSprites nets: 64 at 8x8 and 4x4, 32 above."""
+    return 64 if res <= 8 else 32
+
+
+class CRGenerator(nn.Module):
+    """The InfoGAN-CR authors' dSprites generator (Lin et al., ICML 2020; their `Decoder`):
+    FC 128, FC 4x4x64 (ReLU then BatchNorm after each), then 4x4 stride-2 deconvolutions
+    doubling the resolution (64 channels at 8x8, 32 above; LeakyReLU(0.2) then BatchNorm)
+    and a last one to the image; tanh out (their sigmoid, on [-1, 1] images). At 64 px it is
+    their net exactly; at 32 px one 32-channel layer fewer. (B, nz) -> (B, C, S, S)."""
+
+    def __init__(self, size: int, channels: int, nz: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [
+            nn.Linear(nz, 128), nn.ReLU(True), nn.BatchNorm1d(128),
+            nn.Linear(128, 4 * 4 * 64), nn.ReLU(True), nn.BatchNorm1d(4 * 4 * 64),
+            nn.Unflatten(1, (64, 4, 4)),
+        ]
+        c_in, res = 64, 4
+        while res * 2 < size:
+            res *= 2
+            w = _cr_width(res)
+            layers += [nn.ConvTranspose2d(c_in, w, 4, 2, 1), nn.LeakyReLU(0.2, True),
+                       nn.BatchNorm2d(w)]
+            c_in = w
+        layers += [nn.ConvTranspose2d(c_in, channels, 4, 2, 1), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
+
+
+class CRDiscriminator(nn.Module):
+    """The InfoGAN-CR authors' dSprites discriminator trunk (their `InfoGANDiscriminator`,
+    shared part): 4x4 stride-2 convolutions down to 4x4 (32 channels above 8x8, 64 at 8x8
+    and 4x4), FC 128, LeakyReLU(0.2) after each, no normalisation but spectral normalisation
+    of every layer; a spectrally normalised linear logit.
+    forward: (B, C, S, S) -> (logit (B,), features (B, 128), shared with the Q head)."""
+
+    def __init__(self, size: int, channels: int) -> None:
+        super().__init__()
+        sn = nn.utils.parametrizations.spectral_norm
+        layers: list[nn.Module] = []
+        c_in, res = channels, size
+        while res > 4:
+            res //= 2
+            w = _cr_width(res)
+            layers += [sn(nn.Conv2d(c_in, w, 4, 2, 1)), nn.LeakyReLU(0.2)]
+            c_in = w
+        layers += [nn.Flatten(), sn(nn.Linear(c_in * 16, 128)), nn.LeakyReLU(0.2)]
+        self.features = nn.Sequential(*layers)
+        self.classifier = sn(nn.Linear(128, 1))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        f = self.features(x)
+        return self.classifier(f).flatten(), f
