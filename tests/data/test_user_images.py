@@ -15,10 +15,14 @@ RNG = np.random.default_rng(0)
 NCHW = RNG.integers(0, 256, (4, 3, 8, 8), dtype=np.uint8)
 
 
-def test_channels_last_arrays_are_moved() -> None:
-    torch.testing.assert_close(user_images(NCHW.transpose(0, 2, 3, 1)), as_images(NCHW))
+def test_channels_last_arrays_are_moved_and_uint8_stays_uint8() -> None:
+    kept = as_images(NCHW, keep_uint8=True)
+    assert kept.dtype == torch.uint8
+    torch.testing.assert_close(user_images(NCHW.transpose(0, 2, 3, 1)), kept)
     grey = NCHW[:, :1]
-    torch.testing.assert_close(user_images(grey.transpose(0, 2, 3, 1)), as_images(grey))
+    torch.testing.assert_close(user_images(grey.transpose(0, 2, 3, 1)),
+                               as_images(grey, keep_uint8=True))
+    assert user_images(NCHW[:, 0]).shape == (4, 1, 8, 8)
 
 
 def test_floats_in_range_pass_and_others_raise_with_a_hint() -> None:
