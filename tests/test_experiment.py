@@ -80,7 +80,7 @@ def test_resume_with_other_settings_is_refused(tmp_path) -> None:
     RunFolder(tmp_path / "r").write_config({"model": "ae", "params": {"epochs": 3}})
     again = RunFolder(tmp_path / "r", resume=True)
     again.write_config({"model": "ae", "params": {"epochs": 3}})  # the same: fine
-    with pytest.raises(ConfigError, match="params differ"):
+    with pytest.raises(ConfigError, match="params.epochs differ"):
         again.write_config({"model": "ae", "params": {"epochs": 4}})
 
 

@@ -284,11 +284,12 @@ def write_traversals(model: Any, path: str | Path, seed: int = 0, steps: int = 8
 
 def run(model: str, spec: str = "shapes", params: dict[str, Any] | None = None,
         out: str | Path | None = None, seed: int = 0, budget: str = "quick",
-        overwrite: bool = False, resume: bool = False, quiet: bool = True) -> dict[str, Any]:
+        overwrite: bool = False, resume: bool = False, quiet: bool = True,
+        reuse: bool = False) -> dict[str, Any]:
     """Train `model` on the factor images of `spec` ("shapes[:N]" or "dsprites:PATH") and
     evaluate it; with `out`, write the run folder (genad.experiment.RunFolder: config.json,
     metrics.jsonl, model files, samples.png, traversals.png, report.md, result.json).
-    Returns the figures (see `evaluate`)."""
+    Returns the figures (see `evaluate`). reuse: as genad.experiment.run's."""
     import time
 
     import genad
@@ -299,12 +300,15 @@ def run(model: str, spec: str = "shapes", params: dict[str, Any] | None = None,
     params = dict(params or {})
     params.setdefault("seed", seed)
     det = genad.create(model, **params)
-    folder = RunFolder(out, overwrite=overwrite, resume=resume) if out is not None else None
+    folder = (RunFolder(out, overwrite=overwrite, resume=resume, reuse=reuse)
+              if out is not None else None)
     train = genad.data.load(spec, seed=seed, size=det.config.image_size)
     if folder is not None:
-        folder.write_config({"task": "disentangle", "model": model, "params": det.config_dict(),
-                             "data": spec, "seed": seed, "budget": budget,
-                             "train_images": len(train)})
+        done = folder.write_config({"task": "disentangle", "model": model,
+                                    "params": det.config_dict(), "data": spec, "seed": seed,
+                                    "budget": budget, "train_images": len(train)})
+        if done is not None:
+            return done
     t0 = time.perf_counter()
     det.fit(train, run_dir=None if folder is None else folder.path, resume=resume, quiet=quiet)
     fit_s = time.perf_counter() - t0
@@ -392,7 +396,7 @@ def bench(models: list[str | Cell], spec: str = "shapes", seeds: range | list[in
         if not cell.trained:
             return _evaluate_untrained(cell, spec, folder, seed, budget, quiet)
         return run(cell.model, spec, params=dict(cell.params), out=folder, seed=seed,
-                   budget=budget, overwrite=True, quiet=quiet)
+                   budget=budget, overwrite=True, quiet=quiet, reuse=True)
 
     rows: list[dict[str, Any]] = []
     for cell, _, seed, res, _ in run_grid(cells, [(None, s) for s in seeds], out, run_one,
@@ -490,12 +494,14 @@ def _evaluate_untrained(cell: Cell, spec: str, folder: Path, seed: int, budget: 
 
     params = {k: v for k, v in cell.params.items() if k != "info_weight"}
     det = untrained(cell.model, params, seed)
+    run_folder = RunFolder(folder, overwrite=True, reuse=True)
+    done = run_folder.write_config({"task": "disentangle", "model": cell.model,
+                                    "trained": False, "params": det.config_dict(),
+                                    "data": spec, "seed": seed, "budget": budget})
+    if done is not None:
+        return done
     res = {"model": cell.label, "lambda": None,
            **evaluate(det, spec, budget=budget, seed=seed, quiet=quiet), "params": params}
-    run_folder = RunFolder(folder, overwrite=True)
-    run_folder.write_config({"task": "disentangle", "model": cell.model, "trained": False,
-                             "params": det.config_dict(), "data": spec, "seed": seed,
-                             "budget": budget})
     run_folder.finish(res)
     return res
 

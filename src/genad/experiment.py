@@ -68,6 +68,21 @@ OWN_FILES = ("config.json", "metrics.jsonl", "model.json", "model.safetensors", 
              "traversals.png", "grid.png", "checkpoint-*", "*.tmp")
 
 
+def _differences(saved: dict[str, Any], config: dict[str, Any]) -> list[str]:
+    """The settings two config.json records disagree on ("params.epochs" for a model
+    parameter), leaving out the versions and where a model was rescored from."""
+    out = []
+    for k in sorted(set(saved) | set(config)):
+        a, b = saved.get(k), config.get(k)
+        if k in ("versions", "rescored_from") or a == b:
+            continue
+        if k == "params" and isinstance(a, dict) and isinstance(b, dict):
+            out += [f"params.{p}" for p in sorted(set(a) | set(b)) if a.get(p) != b.get(p)]
+        else:
+            out.append(k)
+    return out
+
+
 class RunFolder:
     """The folder of one run. A finished run (result.json present) is refused unless
     `overwrite` or `resume` (which then finds no checkpoint to resume from); a half-run folder
@@ -76,15 +91,21 @@ class RunFolder:
     (genad's own, OWN_FILES; other files stay) into PREVIOUS, which `finish` removes, so a
     new run that fails leaves the old one there. A lock file (LOCK, the writer's pid) keeps a
     second process out while one writes; a killed writer's lock is taken over. Only the main
-    process of a torchrun job writes (`main`)."""
+    process of a torchrun job writes (`main`).
+
+    `reuse` (the benchmarks' cells): a finished run is neither refused nor overwritten here;
+    `write_config` hands back its result when it ran with the same settings and refuses it
+    with one line naming the settings that differ, so a rerun with other settings never
+    reports old figures as new ones."""
 
     PREVIOUS = ".genad-previous"
     LOCK = ".genad-lock"
 
-    def __init__(self, out: str | Path, *, overwrite: bool = False, resume: bool = False
-                 ) -> None:
+    def __init__(self, out: str | Path, *, overwrite: bool = False, resume: bool = False,
+                 reuse: bool = False) -> None:
         self.path = Path(out).expanduser()
         self.resume = resume
+        self.reuse = reuse and self.finished
         if self.path.exists() and not self.path.is_dir():
             raise ConfigError(f"{self.path} is a file, not a run folder: choose another --out")
         names = sorted(p.name for p in self.path.iterdir()
@@ -92,13 +113,15 @@ class RunFolder:
         if names and not self.holds_run():
             raise ConfigError(f"{self.path} holds files genad did not write ({', '.join(names[:3])}"
                               f"{', ...' if len(names) > 3 else ''}): choose a new or empty --out")
-        if self.finished and not (overwrite or resume):
+        if self.finished and not (overwrite or resume or reuse):
             raise ConfigError(f"{self.path} holds a finished run; choose another --out or pass "
                               "--overwrite")
         if self.path.is_dir() and self.holds_run() and not (self.finished or overwrite or resume):
             raise ConfigError(f"{self.path} holds an unfinished run: --resume continues it, "
                               "--overwrite starts again")
         self.main = is_main_process()
+        if self.reuse:
+            return
         if self.main:
             self._lock()
         if overwrite and not resume and self.main and self.path.is_dir():
@@ -138,18 +161,24 @@ class RunFolder:
     def finished(self) -> bool:
         return (self.path / FINISHED).is_file()
 
-    def write_config(self, config: dict[str, Any]) -> None:
-        """config.json: `config` plus the versions. On resume the saved one must agree."""
-        config = {**config, "versions": io.versions()}
+    def write_config(self, config: dict[str, Any]) -> dict[str, Any] | None:
+        """config.json: `config` plus the versions. On resume the saved one must agree. With
+        `reuse` and a finished run, returns its result.json if it ran with these settings
+        (and writes nothing); otherwise None."""
+        config = json.loads(json.dumps({**config, "versions": io.versions()}, default=float))
         path = self.path / "config.json"
-        if self.resume and path.is_file():
-            saved = json.loads(path.read_text())
-            changed = sorted(k for k in config if k != "versions" and saved.get(k) != config[k])
-            if changed:
+        if (self.resume or self.reuse) and path.is_file():
+            changed = _differences(json.loads(path.read_text()), config)
+            if changed and self.resume:
                 raise ConfigError(f"--resume with other settings than the run in {self.path} "
                                   f"({', '.join(changed)} differ): resume with the same ones")
-            return
+            if changed:
+                raise ConfigError(f"{self.path} holds a finished run with other settings "
+                                  f"({', '.join(changed)} differ): choose another --out, or "
+                                  "delete that folder to run it again")
+            return json.loads((self.path / FINISHED).read_text()) if self.reuse else None
         self.write_text("config.json", json.dumps(config, indent=2, default=float))
+        return None
 
     def write_text(self, name: str, text: str) -> Path:
         path = self.path / name
@@ -183,6 +212,7 @@ def run(
     overwrite: bool = False,
     select_on_test: bool = False,
     trained: str | Path | None = None,
+    reuse: bool = False,
 ) -> dict[str, Any]:
     """Fit `model` on split.train, evaluate on split.test, write the run folder `out` (if given).
 
@@ -193,12 +223,15 @@ def run(
     trained: a folder holding this model trained on the same split.train with the same
     parameters except scoring-only ones (`Detector.SCORING_PARAMS`): it is loaded and
     `rescore`d instead of trained again, which gives the same model. Ignored when its
-    parameters differ otherwise."""
+    parameters differ otherwise.
+    reuse: a finished run in `out` with these settings is returned as it is (a benchmark's
+    cell); one with other settings is refused (see RunFolder)."""
     params = dict(params or {})
     params.setdefault("seed", split.seed)
     det = genad.create(model, **params).for_data(split.train)  # config.json: the settings run
-    reuse = _reusable(det, trained) if trained is not None and not select_on_test else None
-    folder = RunFolder(out, overwrite=overwrite, resume=resume) if out is not None else None
+    sibling = _reusable(det, trained) if trained is not None and not select_on_test else None
+    folder = (RunFolder(out, overwrite=overwrite, resume=resume, reuse=reuse)
+              if out is not None else None)
     if folder is not None:
         config = {
             "model": model,
@@ -211,9 +244,11 @@ def run(
             "test_images": len(split.test),
             "select_on_test": select_on_test,
         }
-        if reuse is not None:
+        if sibling is not None:
             config["rescored_from"] = str(trained)
-        folder.write_config(config)
+        done = folder.write_config(config)
+        if done is not None:
+            return done
 
     labels = split.test.labels.numpy()
     per_epoch: list[float] = []
@@ -223,9 +258,9 @@ def run(
         return {"test_auroc_for_selection": per_epoch[-1]}
 
     t0 = time.perf_counter()
-    if reuse is not None:
+    if sibling is not None:
         scoring = {k: getattr(det.config, k) for k in det.SCORING_PARAMS}
-        det = reuse.rescore(split.train, **scoring)
+        det = sibling.rescore(split.train, **scoring)
     else:
         det.fit(
             split.train,

@@ -23,25 +23,39 @@ def test_cell_labels_and_folders() -> None:
         "epochs": 2, "score_kind": "disc-features"}
 
 
-def test_run_grid_runs_each_cell_once_and_reads_finished_ones_back(tmp_path) -> None:
+def test_run_grid_hands_each_cell_its_folder(tmp_path) -> None:
     calls = []
 
     def run_one(cell, cls, seed, folder):
-        calls.append((cell.label, cls, seed))
-        folder.mkdir(parents=True)
-        result = {"value": seed}
-        (folder / "result.json").write_text(json.dumps(result))
-        return result
+        calls.append((cell.label, cls, seed, folder))
+        return {"value": seed}
 
     cells = [Cell("ae"), Cell("vae", variant="wide")]
-    keys = [(3, 0), (3, 1)]
-    first = run_grid(cells, keys, tmp_path, run_one, quiet=True)
+    first = run_grid(cells, [(3, 0), (3, 1)], tmp_path, run_one, quiet=True)
     assert [r[3]["value"] for r in first] == [0, 1, 0, 1]
-    assert first[2][4] == tmp_path / "vae-wide" / "3" / "seed0"
-    again = run_grid(cells, keys, tmp_path, run_one, quiet=True)
-    assert len(calls) == 4 and [r[3] for r in again] == [r[3] for r in first]
+    assert first[2][4] == calls[2][3] == tmp_path / "vae-wide" / "3" / "seed0"
     run_grid([Cell("ae")], [(None, 5)], tmp_path, run_one, quiet=True)
-    assert (tmp_path / "ae" / "seed5" / "result.json").is_file()
+    assert calls[-1][3] == tmp_path / "ae" / "seed5"
+
+
+def test_a_bench_rerun_reuses_finished_cells_and_refuses_other_settings(tmp_path) -> None:
+    """Issue: a rerun into the same folder with other --epochs reported the old cells under
+    the new settings. Now a finished cell is reused only when it ran with the same settings."""
+    from genad.bench import bench
+
+    params = {"image_size": 16, "width": 8, "epochs": 1, "batch_size": 32, "latent": 4}
+    kw = dict(protocol="leave-one-out", classes=[3], seeds=[0], size=16, quiet=True)
+    bench(["ae"], "digits", out=tmp_path, params=params, **kw)
+    cell = tmp_path / "ae" / "3" / "seed0"
+    model = cell / "model.safetensors"
+    stamp, result = model.stat().st_mtime_ns, (cell / "result.json").read_text()
+    bench(["ae"], "digits", out=tmp_path, params=params, **kw)
+    assert model.stat().st_mtime_ns == stamp and (cell / "result.json").read_text() == result
+    with pytest.raises(GenadError, match=r"other settings \(params.epochs differ\)"):
+        bench(["ae"], "digits", out=tmp_path, params={**params, "epochs": 2}, **kw)
+    with pytest.raises(GenadError, match="test_images differ"):
+        bench(["ae"], "digits", out=tmp_path, params=params, test_limit=50, **kw)
+    assert model.stat().st_mtime_ns == stamp and (cell / "result.json").read_text() == result
 
 
 def test_bench_runs_a_representation_score_as_model_colon_kind(tmp_path) -> None:

@@ -74,10 +74,10 @@ def run_grid(
     quiet: bool = False,
     title: str = "bench",
 ) -> list[tuple[Cell, Any, int, dict[str, Any], Path]]:
-    """Run `run_one(cell, cls, seed, folder)` for every cell x (cls, seed) in `keys` whose
-    folder (out/<cell>/<cls>/seed<s>, or out/<cell>/seed<s> when cls is None) holds no
-    finished run; read the result of those that do. Returns (cell, cls, seed, result,
-    folder) in order."""
+    """Run `run_one(cell, cls, seed, folder)` for every cell x (cls, seed) in `keys`, folder
+    out/<cell>/<cls>/seed<s> (out/<cell>/seed<s> when cls is None). run_one hands back the
+    result of a folder's finished run with the same settings and refuses one with others
+    (RunFolder's `reuse`). Returns (cell, cls, seed, result, folder) in order."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     done: list[tuple[Cell, Any, int, dict[str, Any], Path]] = []
@@ -89,9 +89,7 @@ def run_grid(
             bar.update(task, cell=f"{cell.label}" + ("" if cls is None else f" class {cls}")
                        + f" seed {seed}")
             folder = out / cell.folder / ("" if cls is None else str(cls)) / f"seed{seed}"
-            finished = folder / experiment.FINISHED
-            result = (json.loads(finished.read_text()) if finished.is_file()
-                      else run_one(cell, cls, seed, folder))
+            result = run_one(cell, cls, seed, folder)
             done.append((cell, cls, seed, result, folder))
             bar.advance(task)
     return done
@@ -177,7 +175,7 @@ def bench(
         split.test = _seeded_subset(split.test, test_limit, seed)
         return experiment.run(cell.model, split, params=dict(cell.model_params(params),
                                                              seed=seed),
-                              out=folder, data=spec, overwrite=True,
+                              out=folder, data=spec, overwrite=True, reuse=True,
                               select_on_test=select_on_test,
                               trained=_trained_sibling(out, cells, cell, cls, seed))
 
