@@ -110,3 +110,22 @@ def test_reproduce_estimate(monkeypatch, capsys) -> None:
     (row,) = [r for r in ROWS if r.model == "deep-svdd" and r.data == "mnist"]
     (line,) = estimate((row,), steps=1, size=16)
     assert line["epochs"] == 150 and line["pretrain_epochs"] == 150 and line["hours_per_seed"] > 0
+
+
+def test_dsprites_crosscheck_script(tmp_path, monkeypatch) -> None:
+    """Authentic dSprites against genad's rendering of the same factors, through one model:
+    the two sets are near pixel-identical, so their figures nearly agree."""
+    import genad
+    from genad.data import shapes
+
+    subset = Path(__file__).resolve().parents[2] / "shared" / "data" / "dsprites"
+    if not subset.is_dir():
+        pytest.skip(f"the authentic dSprites subset is not at {subset}")
+    model = genad.create("beta-vae", image_size=16, epochs=1, latent=4, batch_size=32)
+    model.fit(shapes.sample(320, seed=0, size=16)).save(tmp_path / "m")
+    run_script(monkeypatch, "dsprites_crosscheck", tmp_path / "m", "--dsprites", subset,
+               "--n", 300, "--out", tmp_path / "x")
+    res = json.loads((tmp_path / "x" / "crosscheck.json").read_text())
+    assert res["images"] == 300 and res["pixel_iou"] > 0.95
+    assert abs(res["authentic"]["mig"] - res["genad_shapes"]["mig"]) < 0.05
+    assert (tmp_path / "x" / "crosscheck.md").is_file()
