@@ -29,10 +29,17 @@ def load(path: str, device: str | None = None) -> Any:
     """A fitted model (a detector, a content-transfer model, ...) from a folder written by
     its `save(folder)`; its class is the one registered under the name saved with it."""
     from genad import io, registry
+    from genad.errors import DataError, GenadError
 
-    meta, tensors, _ = io.read_model(path)
+    meta, tensors, folder = io.read_model(path)
     cls = registry.get(str(meta.get("model")), kind=None)
-    return cls.from_saved(meta, tensors, device)
+    try:
+        return cls.from_saved(meta, tensors, device)
+    except GenadError as e:
+        raise type(e)(f"{folder}: {e}") from None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+        what = f"missing {e}" if isinstance(e, KeyError) else str(e).splitlines()[0]
+        raise DataError(f"{folder} holds a damaged model ({what})") from None
 
 
 def list_models() -> list[str]:

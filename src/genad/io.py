@@ -94,6 +94,17 @@ def read_model(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor
         raise DataError(f"cannot read the model in {folder}: {e}") from None
     if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
         raise DataError(f"{meta_path} is not a genad model description")
+    fmt = meta.get("format")
+    if not isinstance(fmt, int) or isinstance(fmt, bool) or not 1 <= fmt <= FORMAT:
+        newer = isinstance(fmt, int) and not isinstance(fmt, bool) and fmt > FORMAT
+        raise DataError(f"{meta_path} has format {fmt!r}; this genad reads formats 1 to "
+                        f"{FORMAT}" + (" (a newer genad wrote it: upgrade genad)" if newer
+                                       else " (the file is damaged)"))
+    bad = sorted(k for k, t in tensors.items()
+                 if t.is_floating_point() and not bool(torch.isfinite(t).all()))
+    if bad:
+        raise DataError(f"{weights_path} holds NaN or Inf values ({', '.join(bad[:3])}"
+                        f"{', ...' if len(bad) > 3 else ''}): the model is damaged")
     meta["config"] = {_RENAMED.get(k, k): v for k, v in meta["config"].items()}
     if "threshold" in meta:  # detectors written before the fitted values moved into "extra"
         meta["extra"] = {"threshold": meta.pop("threshold"),

@@ -38,10 +38,12 @@ from genad import io, train
 from genad.data.base import DEFAULT_SIZE, float_batch
 from genad.errors import ConfigError, DataError, NotFittedError
 
+MAX_SIZE = 1024  # the largest network size: beyond it one image's activations need gigabytes
+
 
 def is_network_size(n: int) -> bool:
-    """Whether the networks can run at n x n: a power of two, at least 8."""
-    return n >= 8 and not n & (n - 1)
+    """Whether the networks can run at n x n: a power of two from 8 to MAX_SIZE."""
+    return 8 <= n <= MAX_SIZE and not n & (n - 1)
 
 
 @dataclass
@@ -61,7 +63,8 @@ class TrainableConfig:
     def __post_init__(self) -> None:
         _check_types(self)
         if not is_network_size(self.image_size):
-            raise ConfigError(f"image_size must be a power of two >= 8, got {self.image_size}")
+            raise ConfigError(f"image_size must be a power of two from 8 to {MAX_SIZE}, got "
+                              f"{self.image_size}")
         if self.epochs < 0 or self.batch_size < 1 or self.eval_batch_size < 1:
             raise ConfigError("epochs must be >= 0, batch_size and eval_batch_size >= 1")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not (
@@ -105,6 +108,12 @@ def _check_types(config: Any) -> None:
         if not ok:
             raise ConfigError(f"{name} must be {_SCALARS[kind]}"
                               f"{' or null' if optional else ''}, got {value!r}")
+        if kind is int and name.endswith(_SIZE_NAMES) and value is not None and value < 1:
+            raise ConfigError(f"{name} must be at least 1, got {value}")
+
+
+# int fields that count channels, units or layers: 0 or less builds no network
+_SIZE_NAMES = ("width", "_dim", "latent", "hidden", "channels", "_layers")
 
 
 def check_choices(config: Any, **choices: tuple[str, ...]) -> None:
@@ -246,6 +255,8 @@ class Trainable(ABC):
             config["device"] = device
         model = cls(**config)
         model.channels_ = int(meta["channels"])
+        if model.channels_ not in (1, 3):
+            raise DataError(f"the saved channel count must be 1 or 3, got {meta['channels']!r}")
         model.device_ = train.pick_device(model.config.device)
         nets = model.build(model.channels_)
         for name, net in nets.items():
@@ -254,8 +265,9 @@ class Trainable(ABC):
             try:
                 net.load_state_dict(state)
             except RuntimeError as e:
+                detail = " ".join(line.strip() for line in str(e).splitlines()[1:])
                 raise DataError(f"the saved weights of {name} do not fit {cls.name}'s "
-                                f"networks: {str(e).splitlines()[0]}") from None
+                                f"networks: {detail[:300] or e}") from None
             net.to(model.device_).eval()
         model.nets_ = nets
         model.load_extra_tensors(tensors)

@@ -15,6 +15,7 @@ threshold, scoring and maps. Training, devices and save/load live in Trainable a
 from __future__ import annotations
 
 import dataclasses
+import math
 from abc import abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -222,7 +223,10 @@ class Detector(Trainable):
         return {"calibration_scores": torch.from_numpy(np.asarray(self.calibration_scores_))}
 
     def load_extra_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        self.calibration_scores_ = tensors["calibration_scores"].numpy().astype(np.float64)
+        scores = tensors["calibration_scores"].numpy().astype(np.float64)
+        if scores.ndim != 1 or not len(scores):
+            raise DataError("the saved calibration scores are empty or not a list of scores")
+        self.calibration_scores_ = np.sort(scores)
 
     def extra_state(self) -> dict[str, Any]:
         """Fitted values beyond the weights (JSON-able): the threshold, the input size and what
@@ -231,8 +235,15 @@ class Detector(Trainable):
                 **self.fitted_state()}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
-        self.threshold_ = float(state["threshold"])
+        threshold = state["threshold"]
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) \
+                or not math.isfinite(threshold):
+            raise DataError(f"the saved threshold must be a finite number, got {threshold!r}")
+        self.threshold_ = float(threshold)
         self.input_size_ = tuple(int(v) for v in state["input_size"])
+        if len(self.input_size_) != 2 or min(self.input_size_) < 1:
+            raise DataError(f"the saved input size must be two positive sides, got "
+                            f"{state['input_size']!r}")
         self.load_fitted_state(state)
 
     def fitted_state(self) -> dict[str, Any]:
