@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from genad.data import load
 from genad.data.folder import load_folder, load_mvtec, read_mask_folder
@@ -117,3 +118,22 @@ def test_truncated_png_names_the_file(tmp_path: Path) -> None:
     (tmp_path / "a.png").write_bytes(data[: len(data) // 2])
     with pytest.raises(DataError, match="a.png"):
         load_folder(tmp_path)
+
+
+def test_16_bit_grey_images_are_scaled_not_clipped(tmp_path: Path, monkeypatch) -> None:
+    """A 16-bit PNG ramp keeps its whole range in 8 bits (PIL's own conversion clipped every
+    value above 255, so the ramp became two grey levels)."""
+    from genad.data import folder
+
+    ramp = (np.arange(64 * 64).reshape(64, 64) * 16).astype(np.uint16)  # 0 .. 65,520
+    Image.fromarray(ramp).save(tmp_path / "ramp.png")
+    for channels in (1, 3):
+        x = folder.read_images([tmp_path / "ramp.png"], (64, 64), channels)
+        assert x.shape == (1, channels, 64, 64)
+        assert int(x.min()) == 0 and int(x.max()) == 255 and len(x.unique()) == 256
+        np.testing.assert_allclose(x[0, 0].numpy(), ramp / 257, atol=0.51)
+    Image.fromarray(np.full((8, 8), 0.5, np.float32), "F").save(tmp_path / "f.tif")
+    assert int(folder.read_images([tmp_path / "f.tif"], (8, 8), 1).max()) == 128
+    monkeypatch.setattr(folder, "MAX_PIXELS", 64 * 64 - 1)
+    with pytest.raises(DataError, match="more than genad reads"):
+        folder.read_images([tmp_path / "ramp.png"], (8, 8), 1)

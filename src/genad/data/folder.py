@@ -2,8 +2,11 @@
 "images with a mask beside each" layout (e.g. the magnetic-tile defect set).
 
 Images may differ in size and be grey or RGB: they are resized to `size` (PIL bilinear,
-antialiased when shrinking) and converted to `channels`. Files are decoded and resized in a
-thread pool (PIL releases the GIL while doing both).
+antialiased when shrinking) and converted to `channels`. 16-bit grey images (PNG, TIFF) are
+scaled to 8 bits (value / 257), not clipped; an image of more than MAX_PIXELS pixels is
+refused before it is decoded (a decompression bomb, or a scan far larger than any network
+input). Files are decoded and resized in a thread pool (PIL releases the GIL while doing
+both).
 """
 from __future__ import annotations
 
@@ -25,6 +28,8 @@ from genad.errors import DataError
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 _GREY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 _READ_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+MAX_PIXELS = 64_000_000  # 8000 x 8000; larger files are refused unread
+_WIDE_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}  # more than 8 bits a pixel
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -63,9 +68,24 @@ def list_images(root: Path) -> list[Path]:
 def _header(path: Path) -> tuple[int, int, bool]:
     try:
         with Image.open(path) as im:
+            _check_pixels(path, im)
             return im.height, im.width, im.mode not in _GREY_MODES
     except _READ_ERRORS as err:
         raise DataError(f"cannot read image {path}: {err}; remove or replace the file") from err
+
+
+def _check_pixels(path: Path, im: Image.Image) -> None:
+    if im.width * im.height > MAX_PIXELS:
+        raise DataError(f"{path} is {im.width}x{im.height} pixels, more than genad reads "
+                        f"({MAX_PIXELS:,}); shrink it first")
+
+
+def _to_8bit(im: Image.Image) -> Image.Image:
+    """A grey image of more than 8 bits a pixel as 8-bit grey, scaled, not clipped: 16-bit
+    (and 32-bit integer) values / 257; float images in [0, 1] x 255, others / 257."""
+    a = np.asarray(im, dtype=np.float64)
+    scale = 255.0 if im.mode == "F" and a.size and a.max() <= 1.0 else 1 / 257
+    return Image.fromarray(np.clip(np.rint(a * scale), 0, 255).astype(np.uint8), "L")
 
 
 def _plan(paths: list[Path], root: Path, size: int | None,
@@ -95,7 +115,10 @@ def _decode(path: Path, mode: str, hw: tuple[int, int]) -> tuple[torch.Tensor, t
     when shrinking) -> (1, C, H, W) uint8 and the file's own (height, width)."""
     try:
         with Image.open(path) as im:
+            _check_pixels(path, im)
             native = (im.height, im.width)
+            if im.mode in _WIDE_MODES:
+                im = _to_8bit(im)
             im = im.convert(mode) if im.mode != mode else im
             if native != hw:
                 im = im.resize((hw[1], hw[0]), Image.Resampling.BILINEAR)
