@@ -91,16 +91,34 @@ def test_score_folder_to_csv_and_json_with_maps(trained_run: Path, tmp_path: Pat
         (["train", "ae", "--data", "folder:/no/such/folder", "--out", "OUT"], "does not exist"),
         (["train", "no-such-model", "--out", "OUT"], "unknown model"),
         (["train", "ae", "--cls", "42", "--out", "OUT"], "unknown class"),
+        (["train", "ae", "--cls", "3", "--out", "FILE/run"], "Not a directory"),
+        (["train", "ae", "--cls", "3", "--param", "latent=-5", "--out", "OUT"],
+         "latent must be at least 1"),
+        (["train", "ae", "--cls", "3", "--param", "latent=1.5", "--out", "OUT"],
+         "latent must be an integer"),
+        (["train", "ae", "--cls", "3", "--param", "latent=[1,", "--out", "OUT"],
+         "not a YAML value"),
+        (["train", "ae", "--cls", "3", "--lr", "nan", "--out", "OUT"], "lr must be a finite"),
+        (["bench", "ae", "--test-limit", "-5", "--out", "OUT"], "must be at least 1"),
+        (["bench", "ae", "--seeds", "0", "--out", "OUT"], "must be at least 1"),
+        (["train"], "arguments are required"),
+        (["nonsense"], "invalid choice"),
     ],
 )
 def test_user_errors_print_one_line_and_exit_2(args, words, trained_run, tmp_path, capsys) -> None:
     corrupt = tmp_path / "bad.png"
     corrupt.write_bytes(b"\x89PNG\r\n\x1a\n this is not an image")
-    subs = {"RUN": str(trained_run), "CORRUPT": str(corrupt), "OUT": str(tmp_path / "o")}
-    code = run_cli(*[subs.get(a, a) for a in args], *(TINY if args[0] == "train" else []))
+    (tmp_path / "file").write_text("a user's file")
+    subs = {"RUN": str(trained_run), "CORRUPT": str(corrupt), "OUT": str(tmp_path / "o"),
+            "FILE/run": str(tmp_path / "file" / "run")}
+    extra = TINY if args[0] == "train" and len(args) > 1 else []
+    try:
+        code = run_cli(*[subs.get(a, a) for a in args], *extra)
+    except SystemExit as e:  # argparse's errors
+        code = e.code
     err = capsys.readouterr().err.strip()
     assert code == 2
-    assert err.startswith("genad: error:") and words in err and "\n" not in err
+    assert err.startswith("genad") and ": error: " in err and words in err and "\n" not in err
     assert "Traceback" not in err
 
 

@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from genad.errors import ConfigError, GenadError
 
@@ -78,10 +78,28 @@ def _run_folder_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse with its errors on one line (no usage block), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _count(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
     from genad import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="genad", description="Generative anomaly detection and attribute discovery."
     )
     parser.add_argument("--version", action="version", version=f"genad {__version__}")
@@ -124,16 +142,17 @@ def _add_bench(sub: Any) -> None:
     p.add_argument("models", help="model name(s), comma-separated")
     _data_args(p, many=True)
     p.add_argument("--classes", default="all", help="all (default) or a list like 0,3,7")
-    p.add_argument("--seeds", type=int, default=3, help="number of seeds, 0..N-1 (default 3)")
+    p.add_argument("--seeds", type=_count, default=3,
+                   help="number of seeds, 0..N-1 (default 3)")
     p.add_argument("--out", required=True, help="benchmark folder (finished cells are kept)")
     p.add_argument(
         "--train-limit",
-        type=int,
+        type=_count,
         help="train on a seeded subset of at most N normal images (quick CPU runs)",
     )
     p.add_argument(
         "--test-limit",
-        type=int,
+        type=_count,
         help="score a seeded subset of at most N test images (quick CPU runs)",
     )
     _common(p)
@@ -191,7 +210,7 @@ def _add_transfer(sub: Any) -> None:
     p.add_argument("--attribute", default="frame", choices=["frame", "digit"],
                    help="what genad draws onto domain B: frame (default; a border of random "
                    "thickness and grey) or digit (another digit shrunk into a corner)")
-    p.add_argument("--limit", type=int, help="use at most N source images")
+    p.add_argument("--limit", type=_count, help="use at most N source images")
     p.add_argument("--size", type=int, help="read images at SIZE x SIZE (default: --image-size)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="run folder (train) or output folder (--apply)")
@@ -422,6 +441,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except GenadError as e:
         print(f"genad: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a folder that cannot be written, a full disk: the user's to fix
+        where = f" ({e.filename})" if e.filename else ""
+        print(f"genad: error: {e.strerror or e}{where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("genad: interrupted", file=sys.stderr)
