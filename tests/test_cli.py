@@ -82,6 +82,28 @@ def test_score_folder_to_csv_and_json_with_maps(trained_run: Path, tmp_path: Pat
     assert len(data["scores"]) == 1 and "threshold" in data
 
 
+def test_score_reads_in_chunks_and_skips_unreadable_files(trained_run, tmp_path, capsys) -> None:
+    """Scores do not depend on the chunk the files are read in; a file that cannot be read is
+    skipped with a one-line warning, the others are scored."""
+    from genad import experiment
+
+    rng = np.random.default_rng(1)
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(5):
+        Image.fromarray(rng.integers(0, 255, (32, 32), dtype=np.uint8)).save(folder / f"{i}.png")
+    (folder / "9.png").write_bytes(b"\x89PNG\r\n\x1a\n not an image")
+    whole = experiment.score_files(trained_run, [str(folder)])
+    pieces = experiment.score_files(trained_run, [str(folder)], chunk=2)
+    assert [r["path"] for r in whole["scores"]] == [str(folder / f"{i}.png") for i in range(5)]
+    assert whole["scores"] == pieces["scores"]
+    assert [s["path"] for s in whole["skipped"]] == [str(folder / "9.png")]
+    assert run_cli("score", trained_run, folder, "--out", tmp_path / "s.csv") == 0
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("genad: warning: skipped cannot read image") and "\n" not in err
+    assert len((tmp_path / "s.csv").read_text().splitlines()) == 6
+
+
 @pytest.mark.parametrize(
     "args, words",
     [

@@ -289,6 +289,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     from genad.io import atomic_write_text
 
     scored = experiment.score_files(args.run, args.images, device=args.device, maps=args.maps)
+    for s in scored["skipped"]:
+        print(f"genad: warning: skipped {s['why']}", file=sys.stderr)
     text = experiment.scores_text(scored, "json" if (args.out or "").endswith(".json") else "csv")
     if args.out:
         atomic_write_text(Path(args.out), text)

@@ -29,7 +29,7 @@ import torch
 import genad
 from genad import io, metrics
 from genad.data.base import Split
-from genad.errors import ConfigError
+from genad.errors import ConfigError, DataError
 
 FINISHED = "result.json"  # present only in a run folder whose run completed
 # the figures of a run that tables and the CLI show, in this order
@@ -369,27 +369,43 @@ def _write_outputs(
 
 
 # ---- scoring files with a trained model ---------------------------------------------------------
+SCORE_CHUNK = 256  # images read, scored and let go at a time by `score_files`
+
+
 def score_files(model_dir: str | Path, items: list[str], *, device: str | None = None,
-                maps: str | Path | None = None) -> dict[str, Any]:
+                maps: str | Path | None = None, chunk: int = SCORE_CHUNK) -> dict[str, Any]:
     """Score the image files (or folders of them) in `items` with the detector saved in
-    `model_dir`, each read at the size the detector was trained on. Returns {"threshold",
-    "scores": [{path, score, calibrated, anomalous}]}; with `maps`, writes a heat-map PNG per
-    image there (models that give maps)."""
+    `model_dir`, each read at the size the detector was trained on, `chunk` images at a time
+    (memory is bounded by the chunk, not the number of files). Returns {"threshold",
+    "scores": [{path, score, calibrated, anomalous}], "skipped": [{path, why}]}: files that
+    cannot be read are skipped and listed (DataError when none can be read); with `maps`,
+    writes a heat-map PNG per image there (models that give maps)."""
     from genad import report
-    from genad.data.folder import find_images, read_images
+    from genad.data.folder import find_images, read_readable
 
     det = genad.load(str(model_dir), device=device)
     paths = find_images(items)
-    images = read_images(paths, tuple(det.input_size_), det.channels_)
-    scores = det.decision_function(images)
-    calibrated = np.searchsorted(det.calibration_scores_, scores, side="left") / len(
-        det.calibration_scores_)  # = det.calibrated_score(images), without scoring twice
-    if maps is not None:
-        report.save_heat_maps(det.anomaly_map(images), [p.stem for p in paths], maps)
-    rows = [{"path": str(p), "score": float(s), "calibrated": float(c),
-             "anomalous": int(s > det.threshold_)}
-            for p, s, c in zip(paths, scores, calibrated)]
-    return {"threshold": det.threshold_, "scores": rows}
+    rows: list[dict[str, Any]] = []
+    skipped: list[dict[str, str]] = []
+    for start in range(0, len(paths), chunk):
+        images, kept, bad = read_readable(paths[start:start + chunk], tuple(det.input_size_),
+                                          det.channels_)
+        skipped += [{"path": str(p), "why": why} for p, why in bad]
+        if not kept:
+            continue
+        scores = det.decision_function(images)
+        calibrated = np.searchsorted(det.calibration_scores_, scores, side="left") / len(
+            det.calibration_scores_)  # = det.calibrated_score(images), without scoring twice
+        if maps is not None:
+            report.save_heat_maps(det.anomaly_map(images), [p.stem for p in kept], maps)
+        rows += [{"path": str(p), "score": float(s), "calibrated": float(c),
+                  "anomalous": int(s > det.threshold_)}
+                 for p, s, c in zip(kept, scores, calibrated)]
+    if not rows:
+        raise DataError(skipped[0]["why"] if len(skipped) == 1 else
+                        f"none of the {len(skipped)} images could be read (first: "
+                        f"{skipped[0]['why']})")
+    return {"threshold": det.threshold_, "scores": rows, "skipped": skipped}
 
 
 def scores_text(scored: dict[str, Any], fmt: str = "csv") -> str:

@@ -159,6 +159,26 @@ def read_images(paths: list[Path], hw: tuple[int, int], channels: int) -> torch.
     return out
 
 
+def read_readable(paths: list[Path], hw: tuple[int, int], channels: int
+                  ) -> tuple[torch.Tensor, list[Path], list[tuple[Path, str]]]:
+    """`read_images` that skips what it cannot read: (uint8 (N, channels, H, W) of the
+    readable files, their paths, [(path, why)] of the others)."""
+    mode = "RGB" if channels == 3 else "L"
+
+    def one(path: Path) -> torch.Tensor | str:
+        try:
+            return _decode(path, mode, hw)[0][0]
+        except DataError as e:
+            return str(e)
+
+    got = _map(one, paths)
+    kept = [(p, g) for p, g in zip(paths, got) if isinstance(g, torch.Tensor)]
+    skipped = [(p, g) for p, g in zip(paths, got) if isinstance(g, str)]
+    images = (torch.stack([g for _, g in kept]) if kept
+              else torch.empty((0, channels, *hw), dtype=torch.uint8))
+    return images, [p for p, _ in kept], skipped
+
+
 def read_masks(masks: list[Path | None], images: list[Path],
                heads: list[tuple[int, int, bool]], hw: tuple[int, int]) -> torch.Tensor:
     """Masks (white = anomalous) resized, then binarised at > 127 -> uint8 {0, 1}
