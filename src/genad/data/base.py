@@ -127,11 +127,17 @@ def as_images(data: ImageSet | torch.Tensor | np.ndarray, keep_uint8: bool = Fal
         return data.images if keep_uint8 else data.float_images()
     x = torch.as_tensor(np.asarray(data) if not isinstance(data, torch.Tensor) else data)
     if x.ndim == 3:
+        if x.shape[0] == 3:
+            raise DataError(f"a {tuple(x.shape)} array is ambiguous (one RGB image or three "
+                            "grey ones): pass (1, 3, H, W) or (3, 1, H, W)")
         x = x.unsqueeze(1)
     if x.ndim != 4:
         raise DataError(f"expected images of shape (N, C, H, W), got {tuple(x.shape)}")
     if len(x) == 0:
         raise DataError("no images given")
+    if x.shape[1] not in (1, 3) or min(x.shape[2:]) < 1:
+        raise DataError(f"expected images of shape (N, C, H, W) with C 1 or 3 and H, W at "
+                        f"least 1, got {tuple(x.shape)}")
     return x if keep_uint8 and x.dtype == torch.uint8 else to_float(x)
 
 
