@@ -104,6 +104,21 @@ def test_score_reads_in_chunks_and_skips_unreadable_files(trained_run, tmp_path,
     assert len((tmp_path / "s.csv").read_text().splitlines()) == 6
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="file names of any bytes: Linux")
+def test_a_file_name_that_is_not_utf8_is_written_as_its_bytes(trained_run, tmp_path,
+                                                              capfdbinary) -> None:
+    import os
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    raw = os.path.join(os.fsencode(folder), b"bad\xff.png")
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(os.fsdecode(raw))
+    assert run_cli("score", trained_run, folder, "--out", tmp_path / "s.csv") == 0
+    assert raw in (tmp_path / "s.csv").read_bytes()
+    assert run_cli("score", trained_run, folder) == 0
+    assert raw in capfdbinary.readouterr().out
+
+
 @pytest.mark.parametrize(
     "args, words",
     [
@@ -123,6 +138,7 @@ def test_score_reads_in_chunks_and_skips_unreadable_files(trained_run, tmp_path,
         (["train", "ae", "--cls", "3", "--lr", "nan", "--out", "OUT"], "lr must be a finite"),
         (["bench", "ae", "--test-limit", "-5", "--out", "OUT"], "must be at least 1"),
         (["bench", "ae", "--seeds", "0", "--out", "OUT"], "must be at least 1"),
+        (["score", "RUN", "CORRUPT", "--maps", "FILE"], "is a file"),
         (["train"], "arguments are required"),
         (["nonsense"], "invalid choice"),
     ],
@@ -132,7 +148,7 @@ def test_user_errors_print_one_line_and_exit_2(args, words, trained_run, tmp_pat
     corrupt.write_bytes(b"\x89PNG\r\n\x1a\n this is not an image")
     (tmp_path / "file").write_text("a user's file")
     subs = {"RUN": str(trained_run), "CORRUPT": str(corrupt), "OUT": str(tmp_path / "o"),
-            "FILE/run": str(tmp_path / "file" / "run")}
+            "FILE/run": str(tmp_path / "file" / "run"), "FILE": str(tmp_path / "file")}
     extra = TINY if args[0] == "train" and len(args) > 1 else []
     try:
         code = run_cli(*[subs.get(a, a) for a in args], *extra)

@@ -295,7 +295,9 @@ def cmd_score(args: argparse.Namespace) -> int:
     if args.out:
         atomic_write_text(Path(args.out), text)
     else:
-        sys.stdout.write(text)
+        sys.stdout.flush()  # file names that are not UTF-8 go out as their own bytes
+        sys.stdout.buffer.write(text.encode("utf-8", "surrogateescape"))
+        sys.stdout.buffer.flush()
     return 0
 
 

@@ -383,6 +383,8 @@ def score_files(model_dir: str | Path, items: list[str], *, device: str | None =
     from genad import report
     from genad.data.folder import find_images, read_readable
 
+    if maps is not None and Path(maps).exists() and not Path(maps).is_dir():
+        raise ConfigError(f"--maps {maps} is a file; name a folder for the heat maps")
     det = genad.load(str(model_dir), device=device)
     paths = find_images(items)
     rows: list[dict[str, Any]] = []

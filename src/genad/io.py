@@ -28,8 +28,10 @@ def versions() -> dict[str, str]:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
+    """UTF-8 text written to a temporary file, then renamed over `path`. A file name that is
+    not valid UTF-8 (held by Python as surrogate escapes) is written as its own bytes."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
+    tmp.write_text(text, encoding="utf-8", errors="surrogateescape")
     os.replace(tmp, path)
 
 
