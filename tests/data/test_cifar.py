@@ -44,6 +44,18 @@ def test_malicious_pickle_refused(tmp_path: Path, make_cifar_batches) -> None:
     assert not evil.marker.exists()
 
 
+@pytest.mark.parametrize("labels", [[f"c{i}" for i in range(6)], [0.5] * 6, [[1, 2]] * 6,
+                                    [0, 1, 2, 3, 4, 12], [-1, 0, 0, 0, 0, 0], [0, [1], 2, 3, 4, 5]])
+def test_odd_labels_are_one_line(tmp_path: Path, make_cifar_batches, labels) -> None:
+    folder = tmp_path / "cifar-10-batches-py"
+    make_cifar_batches(folder)
+    data = np.zeros((6, 3072), np.uint8)
+    (folder / "data_batch_2").write_bytes(pickle.dumps({b"data": data, b"labels": labels}))
+    with pytest.raises(DataError, match="labels") as err:
+        load_cifar10(tmp_path)
+    assert "\n" not in str(err.value)
+
+
 def test_cifar_image_tree(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     for part, n in (("train", 3), ("test", 2)):

@@ -83,7 +83,14 @@ def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     labels = _field(table, "labels") if isinstance(table, dict) else None
     if not isinstance(data, np.ndarray) or labels is None:
         raise DataError(f"{path} is not a CIFAR-10 batch (no 'data' array and 'labels')")
-    labels = np.asarray(labels, dtype=np.int64)
+    try:
+        labels = np.asarray(labels)
+    except (ValueError, TypeError) as e:  # ragged or odd objects
+        raise DataError(f"{path}: its labels are not a list of class numbers ({e})") from None
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise DataError(f"{path}: labels must be a list of whole class numbers, got "
+                        f"{labels.dtype} {labels.shape}")
+    labels = labels.astype(np.int64)
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072 \
             or len(labels) != len(data):
         raise DataError(f"{path}: expected uint8 data (N, 3072) and N labels, got {data.dtype} "
