@@ -61,6 +61,14 @@ def test_every_command_resumes_after_kill_and_leaves_one_layout(command, tmp_pat
     config = json.loads((out / "config.json").read_text())
     assert {"model", "params", "seed", "versions"} <= set(config)
     assert config["params"]["epochs"] == 6 and config["params"]["image_size"] == 16
+    if command == "train":  # the resumed model is the one an uninterrupted run gives
+        from safetensors.torch import load_file
+
+        whole = tmp_path / "whole"
+        done = _genad([*COMMANDS[command], "--out", str(whole), *TINY], env)
+        assert done.wait(timeout=300) == 0
+        a, b = (load_file(d / "model.safetensors") for d in (out, whole))
+        assert a.keys() == b.keys() and all(bool((a[k] == b[k]).all()) for k in a)
 
 
 def test_a_finished_run_is_refused_unless_overwritten(tmp_path) -> None:
