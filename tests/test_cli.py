@@ -104,6 +104,17 @@ def test_score_reads_in_chunks_and_skips_unreadable_files(trained_run, tmp_path,
     assert len((tmp_path / "s.csv").read_text().splitlines()) == 6
 
 
+def test_config_takes_a_runs_own_config_json_and_model_json(trained_run, tmp_path) -> None:
+    """Issue: --config RUN/config.json crashed (create() got multiple values for 'model')."""
+    for name in ("config.json", "model.json"):
+        out = tmp_path / name
+        assert run_cli("train", "ae", "--cls", "3", "--out", out, "--quiet", "--epochs", "1",
+                       "--config", trained_run / name) == 0
+        ran = json.loads((out / "config.json").read_text())["params"]
+        was = json.loads((trained_run / "config.json").read_text())["params"]
+        assert ran["width"] == was["width"] == 8 and ran["image_size"] == 16
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="file names of any bytes: Linux")
 def test_a_file_name_that_is_not_utf8_is_written_as_its_bytes(trained_run, tmp_path,
                                                               capfdbinary) -> None:

@@ -42,13 +42,19 @@ def _number(value: Any) -> Any:
 
 
 def read_params_file(path: str | Path) -> dict[str, Any]:
-    """A YAML (or JSON) mapping of parameter: value."""
+    """A YAML (or JSON) mapping of parameter: value, or a run's own config.json / model.json
+    (genad wrote it: its model parameters, under "params" / "config", are taken)."""
     try:
         loaded = yaml.safe_load(Path(path).expanduser().read_text()) or {}
     except (OSError, yaml.YAMLError) as e:
         raise ConfigError(f"cannot read config {path}: {str(e).splitlines()[0]}") from None
     if not isinstance(loaded, dict):
         raise ConfigError(f"{path} must hold a mapping of parameter: value")
+    if isinstance(loaded.get("versions"), dict):  # a run folder's config.json or model.json
+        inner = loaded.get("params", loaded.get("config"))
+        if not isinstance(inner, dict):
+            raise ConfigError(f"{path} is a genad file without model parameters")
+        return dict(inner)
     return loaded
 
 

@@ -266,7 +266,7 @@ class Detector(Trainable):
         if x.shape[1] != self.channels_:
             raise DataError(
                 f"{self.name} was trained on {self.channels_}-channel images, got {x.shape[1]} "
-                "channels (convert the images, e.g. to grey with --grey or to RGB)"
+                "channels (convert them to that many: PIL's Image.convert('L') or ('RGB'))"
             )
         return self._at_network_size(x)
 
