@@ -291,6 +291,9 @@ def cmd_score(args: argparse.Namespace) -> int:
     scored = experiment.score_files(args.run, args.images, device=args.device, maps=args.maps)
     for s in scored["skipped"]:
         print(f"genad: warning: skipped {s['why']}", file=sys.stderr)
+    if len(scored["skipped"]) > 1:
+        print(f"genad: warning: {len(scored['skipped'])} files skipped, "
+              f"{len(scored['scores'])} scored", file=sys.stderr)
     text = experiment.scores_text(scored, "json" if (args.out or "").endswith(".json") else "csv")
     if args.out:
         atomic_write_text(Path(args.out), text)
