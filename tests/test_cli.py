@@ -82,10 +82,13 @@ def test_score_folder_to_csv_and_json_with_maps(trained_run: Path, tmp_path: Pat
     assert len(data["scores"]) == 1 and "threshold" in data
 
 
-def test_score_reads_in_chunks_and_skips_unreadable_files(trained_run, tmp_path, capsys) -> None:
-    """Scores do not depend on the chunk the files are read in; a file that cannot be read is
-    skipped with a one-line warning, the others are scored."""
+def test_score_reads_in_chunks_and_skips_unreadable_files(trained_run, tmp_path, capsys,
+                                                           monkeypatch) -> None:
+    """Scores do not depend on the chunk the files are read in, and no more than a chunk of
+    images is ever read at once (memory bounded by the chunk, not the folder); a file that
+    cannot be read is skipped with a one-line warning, the others are scored."""
     from genad import experiment
+    from genad.data import folder as folder_module
 
     rng = np.random.default_rng(1)
     folder = tmp_path / "imgs"
@@ -94,7 +97,11 @@ def test_score_reads_in_chunks_and_skips_unreadable_files(trained_run, tmp_path,
         Image.fromarray(rng.integers(0, 255, (32, 32), dtype=np.uint8)).save(folder / f"{i}.png")
     (folder / "9.png").write_bytes(b"\x89PNG\r\n\x1a\n not an image")
     whole = experiment.score_files(trained_run, [str(folder)])
+    read, sizes = folder_module.read_readable, []
+    monkeypatch.setattr(folder_module, "read_readable",
+                        lambda paths, *a: sizes.append(len(paths)) or read(paths, *a))
     pieces = experiment.score_files(trained_run, [str(folder)], chunk=2)
+    assert sizes == [2, 2, 2]
     assert [r["path"] for r in whole["scores"]] == [str(folder / f"{i}.png") for i in range(5)]
     assert whole["scores"] == pieces["scores"]
     assert [s["path"] for s in whole["skipped"]] == [str(folder / "9.png")]
