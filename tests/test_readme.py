@@ -25,3 +25,5 @@ def test_readme_python_example_runs(tmp_path, monkeypatch) -> None:
     assert maps.shape == (len(split.test), 32, 32)
     assert (tmp_path / "runs" / "g3" / "model.safetensors").is_file()
     np.testing.assert_allclose(namespace["det"].decision_function(split.test), scores, atol=1e-6)
+    assert namespace["proba"].shape == (len(split.test), 2)
+    assert namespace["labels_train"].shape == (len(split.train),)

@@ -275,6 +275,21 @@ class Trainable(ABC):
         return model
 
     # ---- parameters -------------------------------------------------------------------------
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The config's fields (scikit-learn's estimator API: `sklearn.base.clone` builds an
+        unfitted copy from them)."""
+        return {f.name: getattr(self.config, f.name) for f in dataclasses.fields(self.config)}
+
+    def set_params(self, **params: Any) -> Trainable:
+        """Change config fields (checked as at creation); a fitted model keeps its networks
+        until the next `fit`. Returns self (scikit-learn's estimator API)."""
+        try:
+            self.config = dataclasses.replace(self.config, **params)
+        except TypeError as e:
+            known = ", ".join(f.name for f in dataclasses.fields(self.config))
+            raise ConfigError(f"{self.name}: {e}. Known parameters: {known}") from None
+        return self
+
     def config_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self.config)))
 

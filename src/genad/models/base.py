@@ -194,6 +194,17 @@ class Detector(Trainable):
             self.calibration_scores_
         )
 
+    def predict_proba(self, data: ImageSet | torch.Tensor | np.ndarray) -> np.ndarray:
+        """(N, 2) [P(normal), P(anomalous)] as PyOD orders them, P(anomalous) being the
+        calibrated score (the share of held-out normal images that scored lower)."""
+        p = self.calibrated_score(data)
+        return np.stack([1 - p, p], axis=1)
+
+    def fit_predict(self, data: ImageSet | torch.Tensor | np.ndarray, **fit_kw: Any
+                    ) -> np.ndarray:
+        """`fit` on data, then `predict` it (scikit-learn's and PyOD's fit_predict)."""
+        return self.fit(data, **fit_kw).predict(data)
+
     def anomaly_map(self, data: ImageSet | torch.Tensor | np.ndarray) -> np.ndarray:
         """(N, H, W) float32 per-pixel anomaly, at the input's size. Raises for models that
         give no map."""

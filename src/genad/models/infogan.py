@@ -138,7 +138,7 @@ class InfoGANConfig(DetectorConfig):
             raise ConfigError(f"noise must be 'normal' or 'uniform', got {self.noise!r}")
         if self.cr_weight < 0 or not 0 <= self.cr_start <= 1 or self.cr_lr <= 0:
             raise ConfigError("cr_weight must be >= 0, cr_start in [0, 1] and cr_lr > 0")
-        self.categorical = tuple(int(k) for k in np.atleast_1d(self.categorical or ()))
+        self.categorical = _int_tuple(self.categorical or ())
         if any(k < 2 for k in self.categorical):
             raise ConfigError(f"categorical codes need >= 2 categories, got {self.categorical}")
         if self.continuous < 0 or self.noise_dim < 1:
@@ -189,7 +189,7 @@ class MSInfoGANConfig(InfoGANConfig):
         if self.arch != "dcgan":
             raise ConfigError("ms-infogan builds its own style-based networks; arch is infogan's")
         if self.code_scales is not None:
-            self.code_scales = tuple(int(s) for s in np.atleast_1d(self.code_scales))
+            self.code_scales = _int_tuple(self.code_scales)
         if not 0 <= self.final_share < 1:
             raise ConfigError("final_share must be in [0, 1)")
         if (self.r1 is not None and self.r1 < 0) or self.r1_every < 1:
@@ -544,6 +544,14 @@ class _InfoGANBase(LatentModel, Detector):
         then the mean of each continuous code."""
         self.check_fitted()
         return self.evaluate_batches(self.prepared(data), self._q_codes).numpy()
+
+
+def _int_tuple(values: Any) -> tuple[int, ...]:
+    """A tuple of ints; one already is kept as the same object (scikit-learn's `clone` checks
+    that the constructor stores the parameters it was given)."""
+    if isinstance(values, tuple) and all(type(v) is int for v in values):
+        return values
+    return tuple(int(v) for v in np.atleast_1d(values))
 
 
 def _feature_dim(d: nn.Module, channels: int, size: int) -> int:
