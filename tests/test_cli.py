@@ -225,6 +225,16 @@ def test_bench_over_several_data_sets_writes_a_folder_each_and_a_summary(
     assert "benchmark them separately" in capsys.readouterr().err
 
 
+def test_mvtec_data_alone_picks_the_mvtec_protocol(tmp_path: Path, mvtec_widget: Path) -> None:
+    """Issue: `--data mvtec:P` without --protocol failed (leave-one-out wants a class)."""
+    out = tmp_path / "run"
+    assert run_cli("train", "ae", "--data", f"mvtec:{mvtec_widget}", "--out", out, *TINY,
+                   "--quiet") == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["protocol"] == "mvtec"
+    assert "pixel_auroc" in json.loads((out / "result.json").read_text())
+
+
 def test_bench_limits_train_and_test_images(tmp_path: Path, capsys) -> None:
     out = tmp_path / "bench"
     args = ["bench", "ae", "--data", "digits", "--classes", "3", "--seeds", "1", "--out", out,

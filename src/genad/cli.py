@@ -52,7 +52,8 @@ def _data_args(p: argparse.ArgumentParser, many: bool = False) -> None:
            if many else ""),
     )
     p.add_argument(
-        "--protocol", default="leave-one-out", choices=["leave-one-out", "one-vs-rest", "mvtec"]
+        "--protocol", choices=["leave-one-out", "one-vs-rest", "mvtec"],
+        help="default: mvtec for mvtec: and masks: data, leave-one-out for the others"
     )
     p.add_argument("--size", type=int, help="resize images to SIZE x SIZE when loading; a "
                    "power of two also sets the network size unless --image-size is given")
@@ -255,11 +256,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from genad import data, experiment, registry
+    from genad.bench.runner import default_protocol
 
     registry.get(args.model)  # an unknown name fails before any data is read
     split = data.load(
         args.data,
-        protocol=args.protocol,
+        protocol=default_protocol(args.data, args.protocol),
         cls=args.cls,
         seed=args.seed,
         size=args.size,

@@ -230,16 +230,26 @@ def bench(
     )
 
 
-def bench_many(models: Sequence[str | Cell], specs: Sequence[str], *, protocol: str,
+def default_protocol(spec: str, protocol: str | None = None) -> str:
+    """The protocol a data set runs under: the one given, else "mvtec" for mvtec: and masks:
+    data (their layout has labelled test images), else "leave-one-out"."""
+    if protocol:
+        return protocol
+    return "mvtec" if spec.partition(":")[0].lower() in ("mvtec", "masks") else "leave-one-out"
+
+
+def bench_many(models: Sequence[str | Cell], specs: Sequence[str], *, protocol: str | None,
                out: str | Path, **kwargs: Any) -> tuple[list[Path], Path | None]:
     """`bench` over several data sets: one folder out/<dataset>-<protocol> each (mvtec: and
     masks: data use the mvtec protocol) and out/summary.md across them; one data set runs in
-    `out` itself. Returns (the report.md paths, summary.md or None)."""
+    `out` itself. `protocol` None: each data set's `default_protocol`. Returns (the report.md
+    paths, summary.md or None)."""
     several = len(specs) > 1
     jobs: list[tuple[str, str, str]] = []
     for spec in specs:
         dataset = spec.partition(":")[0].lower()
-        proto = "mvtec" if several and dataset in ("mvtec", "masks") else protocol
+        proto = ("mvtec" if several and dataset in ("mvtec", "masks")
+                 else default_protocol(spec, protocol))
         if (dataset, proto) in [j[1:] for j in jobs]:
             raise ConfigError(f"two --data are {dataset} under {proto}: their results would "
                               "mix in one table; benchmark them separately (own --out)")
