@@ -65,11 +65,20 @@ def test_mvtec_layout_mixed_sizes_grey_rgb_masks_aligned(tmp_path: Path) -> None
     assert load(f"mvtec:{tmp_path / 'widget'}", size=32).images.shape == (4, 3, 32, 32)
 
 
-def test_mvtec_missing_mask_raises(tmp_path: Path) -> None:
+def test_mvtec_without_masks_is_read_without_pixel_labels(tmp_path: Path) -> None:
+    """A good/bad tree whose defect images lack masks (often so with a user's own images) is
+    read, with a warning naming one, and no masks; image labels as with masks."""
     _mvtec(tmp_path)
+    _, with_masks = load_mvtec(tmp_path, size=32)
     (tmp_path / "ground_truth" / "crack" / "001_mask.png").unlink()
-    with pytest.raises(DataError, match="001_mask.png"):
-        load_mvtec(tmp_path, size=32)
+    with pytest.warns(UserWarning, match="001"):
+        train, test = load_mvtec(tmp_path, size=32)
+    assert test.masks is None and test.labels.tolist() == with_masks.labels.tolist()
+    import shutil
+
+    shutil.rmtree(tmp_path / "ground_truth")
+    with pytest.warns(UserWarning, match="no mask"):
+        assert load_mvtec(tmp_path, size=32)[1].masks is None
 
 
 def test_mask_folder_generic_layout(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -220,7 +221,9 @@ def load_mvtec(root: str | Path, size: int | None = None,
     """One MVTec AD category: `train/good/*`, `test/good/*`, `test/<defect>/*` and
     `ground_truth/<defect>/<name>_mask.png`. Returns (train, test): train holds the normal
     images (labels 0, no masks); test has labels 0 good / 1 defect, targets indexing
-    classes ["good", *defect types], masks (N, 1, H, W) {0, 1} (zero for good images)."""
+    classes ["good", *defect types], masks (N, 1, H, W) {0, 1} (zero for good images). A
+    good/bad tree without `ground_truth` (or with a defect image lacking its mask) is read
+    all the same, without masks (no pixel-level figures; a warning says which image)."""
     root = existing_dir(root)
     test_dir = root / "test"
     if not (root / "train" / "good").is_dir() or not test_dir.is_dir():
@@ -237,11 +240,12 @@ def load_mvtec(root: str | Path, size: int | None = None,
     test_paths: list[Path] = []
     targets: list[int] = []
     mask_paths: list[Path | None] = []
+    unmasked: list[Path] = []
     for t, kind in enumerate(classes):
         for p in list_images(test_dir / kind) if (test_dir / kind).is_dir() else []:
             mask = None if t == 0 else root / "ground_truth" / kind / f"{p.stem}_mask.png"
             if mask is not None and not mask.is_file():
-                raise DataError(f"defect image {p} has no mask {mask}; add it or remove the image")
+                unmasked.append(p)
             test_paths.append(p)
             targets.append(t)
             mask_paths.append(mask)
@@ -252,7 +256,13 @@ def load_mvtec(root: str | Path, size: int | None = None,
     train = ImageSet(read_images(train_paths, hw, channels), zeros, ["good"],
                      targets=zeros.clone(), name=f"{root.name}-train")
     target = torch.tensor(targets, dtype=torch.long)
-    masks = read_masks(mask_paths, test_paths, heads[len(train_paths):], hw)
+    masks = None
+    if unmasked:
+        warnings.warn(f"{len(unmasked)} defect image(s) in {test_dir} have no mask under "
+                      f"{root / 'ground_truth'} (e.g. {unmasked[0].name}): no pixel-level "
+                      "figures for this data", stacklevel=2)
+    else:
+        masks = read_masks(mask_paths, test_paths, heads[len(train_paths):], hw)
     test = ImageSet(read_images(test_paths, hw, channels), (target > 0).long(), classes,
                     targets=target, masks=masks, name=f"{root.name}-test")
     return train, test
