@@ -263,7 +263,12 @@ def test_size_sets_the_network_size_unless_told_otherwise(flags, image_size) -> 
 def test_models_and_datasets_list(capsys) -> None:
     assert run_cli("models", "-v") == 0
     out = capsys.readouterr().out
-    assert "ganomaly" in out and "w_con = 50.0" in out
+    assert "ganomaly" in out and "w_con = 50.0" in out and "MISSING" not in out
+    assert "    layers = []" in out  # a default_factory's value, not dataclasses' marker
+    assert run_cli("models") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert all(line.rstrip().endswith((".", ")", "`", "'")) for line in lines), lines
+    assert any("(Chen et al. 2018) with alpha" in line for line in lines)  # not cut at "al."
     assert run_cli("datasets") == 0
     assert "mnist:PATH" in capsys.readouterr().out
 

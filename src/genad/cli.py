@@ -384,13 +384,23 @@ def cmd_models(args: argparse.Namespace) -> int:
 
     for name in registry.names():
         cls = registry.get(name)
-        own = cls.__dict__.get("__doc__")  # the class's own line, else its module's
-        doc = (own or sys.modules[cls.__module__].__doc__ or "").strip().splitlines()[0]
-        print(f"{name:16s} {doc}")
+        own = cls.__dict__.get("__doc__")  # the class's own text, else its module's
+        print(f"{name:16s} {_first_sentence(own or sys.modules[cls.__module__].__doc__)}")
         if args.verbose:
             for f in dataclasses.fields(cls.Config):
-                print(f"    {f.name} = {f.default!r}")
+                default = (f.default_factory() if f.default is dataclasses.MISSING
+                           and f.default_factory is not dataclasses.MISSING else f.default)
+                print(f"    {f.name} = {default!r}")
     return 0
+
+
+def _first_sentence(doc: str | None) -> str:
+    """The first sentence of a docstring's first paragraph, whatever its line breaks."""
+    import re
+
+    para = " ".join((doc or "").strip().split("\n\n")[0].split())
+    end = re.search(r"(?<!\bal)(?<!\be\.g)(?<!\bi\.e)\.\s+(?=[A-Z])", para)  # not "et al."
+    return para if end is None else para[: end.start() + 1]
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
