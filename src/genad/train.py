@@ -313,9 +313,9 @@ def fit(
                             "lower the learning rate or check the input images"
                         )
                     rate = seen * w.size / (time.perf_counter() - t0)
-                    info = (
-                        " ".join(f"{k} {v:.3g}" for k, v in means.items()) + f" | {rate:.0f} img/s"
-                    )
+                    info = (f"epoch {epoch + 1}/{cfg.epochs} | "
+                            + " ".join(f"{k} {v:.3g}" for k, v in means.items())
+                            + f" | {rate:.0f} img/s")
                     progress.update(epoch * steps_per_epoch + i + 1, info)
             if w.size > 1:  # keep BatchNorm statistics identical on every rank
                 for net in model.nets_.values():
