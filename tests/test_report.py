@@ -122,6 +122,18 @@ def test_class_bars(tmp_path) -> None:
     assert w2 == w and h2 > h  # one panel per dataset, same classes and models
 
 
+def test_class_bars_legend_names_the_published_marker_whoever_has_one(tmp_path,
+                                                                       monkeypatch) -> None:
+    """Issue: the legend lost "published" when the first model had no published figure."""
+    from genad import report
+
+    figs = []
+    monkeypatch.setattr(report, "_save", lambda fig, path: figs.append(fig) or path)
+    plot_class_bars(aggregate(bench_rows()), tmp_path / "b.png", reference={("gan", "1"): 0.9})
+    texts = [t.get_text() for legend in figs[0].legends for t in legend.get_texts()]
+    assert texts.count("published") == 1
+
+
 def test_write_run_report(tmp_path, scored) -> None:
     y, s = scored
     x = images(6, 3)

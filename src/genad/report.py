@@ -296,6 +296,7 @@ def plot_class_bars(
     axes = np.atleast_1d(fig.subplots(len(panels), 1, squeeze=False)[:, 0])
     bar_w = 0.8 / len(models)
     upper = 0.0
+    published_labelled = False  # the legend entry goes on the first marker drawn, any model's
     for ax, ((dataset, protocol), rows) in zip(axes, panels.items()):
         classes = list(dict.fromkeys(r.get("cls", "all") for r in rows))
         where = {(r.get("model"), r.get("cls", "all")): r for r in rows}
@@ -325,8 +326,9 @@ def plot_class_bars(
                     color="black",
                     linewidths=2.5,
                     zorder=4,
-                    label="published" if ax is axes[0] and i == 0 else None,
+                    label=None if published_labelled else "published",
                 )
+                published_labelled = True
                 upper = max(upper, float(np.nanmax(ref)))
         if metric.endswith("auroc"):
             ax.axhline(0.5, color="gray", ls=":", lw=1, label="chance" if ax is axes[0] else None)
