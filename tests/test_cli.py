@@ -77,6 +77,8 @@ def test_score_folder_to_csv_and_json_with_maps(trained_run: Path, tmp_path: Pat
     assert [Path(r["path"]).name for r in rows] == ["0.png", "1.png", "2.png"]
     assert all(0 <= float(r["calibrated"]) <= 1 and r["anomalous"] in "01" for r in rows)
     assert len(list((tmp_path / "maps").glob("*_map.png"))) == 3
+    for i in range(3):  # each map at its file's own size (20 + i rows, 24 columns)
+        assert Image.open(tmp_path / "maps" / f"{i}_map.png").size == (24, 20 + i)
     assert run_cli("score", trained_run, folder / "0.png", "--out", out_json) == 0
     data = json.loads(out_json.read_text())
     assert len(data["scores"]) == 1 and "threshold" in data

@@ -56,7 +56,8 @@ def damaged_png(draw) -> bytes:
 def test_image_reader_reads_or_skips_with_a_reason(tmp_path, blob, channels) -> None:
     path = tmp_path / "x.png"
     path.write_bytes(blob)
-    images, kept, skipped = read_readable([path], (8, 8), channels)
+    images, kept, skipped, sizes = read_readable([path], (8, 8), channels)
+    assert len(sizes) == len(kept)
     assert len(kept) + len(skipped) == 1
     assert images.dtype == torch.uint8 and images.shape == (len(kept), channels, 8, 8)
     assert all(str(path) in why and "\n" not in why for _, why in skipped)

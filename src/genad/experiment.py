@@ -379,7 +379,8 @@ def score_files(model_dir: str | Path, items: list[str], *, device: str | None =
     (memory is bounded by the chunk, not the number of files). Returns {"threshold",
     "scores": [{path, score, calibrated, anomalous}], "skipped": [{path, why}]}: files that
     cannot be read are skipped and listed (DataError when none can be read); with `maps`,
-    writes a heat-map PNG per image there (models that give maps)."""
+    writes a heat-map PNG per image there at the file's own size (models that give maps), all
+    on the scale of the first chunk's maps."""
     from genad import report
     from genad.data.folder import find_images, read_readable
 
@@ -389,9 +390,10 @@ def score_files(model_dir: str | Path, items: list[str], *, device: str | None =
     paths = find_images(items)
     rows: list[dict[str, Any]] = []
     skipped: list[dict[str, str]] = []
+    top = None  # the heat maps' white-hot value, from the first chunk, for every chunk
     for start in range(0, len(paths), chunk):
-        images, kept, bad = read_readable(paths[start:start + chunk], tuple(det.input_size_),
-                                          det.channels_)
+        images, kept, bad, sizes = read_readable(paths[start:start + chunk],
+                                                 tuple(det.input_size_), det.channels_)
         skipped += [{"path": str(p), "why": why} for p, why in bad]
         if not kept:
             continue
@@ -399,7 +401,9 @@ def score_files(model_dir: str | Path, items: list[str], *, device: str | None =
         calibrated = np.searchsorted(det.calibration_scores_, scores, side="left") / len(
             det.calibration_scores_)  # = det.calibrated_score(images), without scoring twice
         if maps is not None:
-            report.save_heat_maps(det.anomaly_map(images), [p.stem for p in kept], maps)
+            heat = det.anomaly_map(images)
+            top = report.heat_map_scale(heat) if top is None else top
+            report.save_heat_maps(heat, [p.stem for p in kept], maps, top=top, sizes=sizes)
         rows += [{"path": str(p), "score": float(s), "calibrated": float(c),
                   "anomalous": int(s > det.threshold_)}
                  for p, s, c in zip(kept, scores, calibrated)]

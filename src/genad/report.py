@@ -652,20 +652,31 @@ def save_images(images: Sequence[np.ndarray], names: Sequence[str], folder: str 
     return written
 
 
-def save_heat_maps(maps: np.ndarray, names: Sequence[str], folder: str | Path) -> list[Path]:
-    """One inferno PNG per (H, W) map, folder/<name>_map.png, all on one scale (the 0.999
-    quantile of every map is white-hot); returns the paths."""
+def heat_map_scale(maps: np.ndarray) -> float:
+    """The value drawn white-hot: the 0.999 quantile of the maps (1 when that is 0)."""
+    return float(np.quantile(maps, 0.999)) or 1.0
+
+
+def save_heat_maps(maps: np.ndarray, names: Sequence[str], folder: str | Path,
+                   top: float | None = None,
+                   sizes: Sequence[tuple[int, int]] | None = None) -> list[Path]:
+    """One inferno PNG per (H, W) map, folder/<name>_map.png, all on one scale (`top` is
+    white-hot; default `heat_map_scale(maps)`), each resized to its (height, width) in
+    `sizes` when given (the image file's own size); returns the paths."""
     from matplotlib import colormaps
     from PIL import Image
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    top = float(np.quantile(maps, 0.999)) or 1.0
+    top = heat_map_scale(maps) if top is None else top
     written = []
-    for m, name in zip(maps, names):
+    for k, (m, name) in enumerate(zip(maps, names)):
         rgb = colormaps["inferno"](np.clip(m / top, 0, 1))[..., :3]
+        im = Image.fromarray((rgb * 255).astype(np.uint8))
+        if sizes is not None and tuple(sizes[k]) != m.shape:
+            im = im.resize((sizes[k][1], sizes[k][0]), Image.Resampling.BILINEAR)
         path = folder / f"{name}_map.png"
-        Image.fromarray((rgb * 255).astype(np.uint8)).save(path)
+        im.save(path)
         written.append(path)
     return written
 

@@ -161,23 +161,26 @@ def read_images(paths: list[Path], hw: tuple[int, int], channels: int) -> torch.
 
 
 def read_readable(paths: list[Path], hw: tuple[int, int], channels: int
-                  ) -> tuple[torch.Tensor, list[Path], list[tuple[Path, str]]]:
+                  ) -> tuple[torch.Tensor, list[Path], list[tuple[Path, str]],
+                             list[tuple[int, int]]]:
     """`read_images` that skips what it cannot read: (uint8 (N, channels, H, W) of the
-    readable files, their paths, [(path, why)] of the others)."""
+    readable files, their paths, [(path, why)] of the others, the readable files' own
+    (height, width))."""
     mode = "RGB" if channels == 3 else "L"
 
-    def one(path: Path) -> torch.Tensor | str:
+    def one(path: Path) -> tuple[torch.Tensor, tuple[int, int]] | str:
         try:
-            return _decode(path, mode, hw)[0][0]
+            image, native = _decode(path, mode, hw)
+            return image[0], native
         except DataError as e:
             return str(e)
 
     got = _map(one, paths)
-    kept = [(p, g) for p, g in zip(paths, got) if isinstance(g, torch.Tensor)]
+    kept = [(p, g) for p, g in zip(paths, got) if not isinstance(g, str)]
     skipped = [(p, g) for p, g in zip(paths, got) if isinstance(g, str)]
-    images = (torch.stack([g for _, g in kept]) if kept
+    images = (torch.stack([g[0] for _, g in kept]) if kept
               else torch.empty((0, channels, *hw), dtype=torch.uint8))
-    return images, [p for p, _ in kept], skipped
+    return images, [p for p, _ in kept], skipped, [g[1] for _, g in kept]
 
 
 def read_masks(masks: list[Path | None], images: list[Path],
