@@ -235,6 +235,9 @@ def test_mvtec_data_alone_picks_the_mvtec_protocol(tmp_path: Path, mvtec_widget:
     config = json.loads((out / "config.json").read_text())
     assert config["protocol"] == "mvtec"
     assert "pixel_auroc" in json.loads((out / "result.json").read_text())
+    rows = list(csv.DictReader((out / "scores.csv").open()))  # a row per file, named
+    assert all(Path(r["path"]).is_file() and "test" in Path(r["path"]).parts for r in rows)
+    assert {r["class"] for r in rows} >= {"good"} and len({r["path"] for r in rows}) == len(rows)
 
 
 def test_bench_limits_train_and_test_images(tmp_path: Path, capsys) -> None:

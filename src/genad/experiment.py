@@ -329,10 +329,13 @@ def _write_outputs(
     det.save(run_dir)
     buf = _io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["index", "label", "class", "score"])
+    paths = split.test.paths  # image folders: the file of each row
+    w.writerow(["index", *(["path"] if paths else []), "label", "class", "score"])
     targets = split.test.targets if split.test.targets is not None else split.test.labels
+    names = split.test.classes
     for i, (lab, cls, s) in enumerate(zip(split.test.labels.tolist(), targets.tolist(), scores)):
-        w.writerow([i, lab, cls, f"{s:.6g}"])
+        cls_name = names[cls] if 0 <= cls < len(names) else cls
+        w.writerow([i, *([paths[i]] if paths else []), lab, cls_name, f"{s:.6g}"])
     folder.write_text("scores.csv", buf.getvalue())
     # a grid of the most normal and the most anomalous test images, with reconstructions
     order = np.argsort(scores)

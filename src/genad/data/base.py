@@ -28,6 +28,7 @@ class ImageSet:
     targets: (N,) int64 original class of each image, kept through protocols; or None
     factors: (N, K) float32 ground-truth generative factors, or None
     masks:   (N, 1, H, W) uint8 {0, 1} pixel masks (1 = anomalous), or None
+    paths:   the file each image was read from (image folders), or None
     """
 
     images: torch.Tensor
@@ -38,6 +39,7 @@ class ImageSet:
     masks: torch.Tensor | None = None
     name: str = ""
     factor_names: list[str] = field(default_factory=list)
+    paths: list[str] | None = None
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.ndim != 4:
@@ -48,7 +50,7 @@ class ImageSet:
         if self.images.shape[1] not in (1, 3):
             raise DataError(f"images must have 1 or 3 channels, got {self.images.shape[1]}")
         n = len(self.images)
-        for what in ("labels", "targets", "factors", "masks"):
+        for what in ("labels", "targets", "factors", "masks", "paths"):
             v = getattr(self, what)
             if v is not None and len(v) != n:
                 raise DataError(f"{what} has {len(v)} entries for {n} images")
@@ -77,6 +79,7 @@ class ImageSet:
             targets=take(self.targets),
             factors=take(self.factors),
             masks=take(self.masks),
+            paths=None if self.paths is None else [self.paths[i] for i in idx.tolist()],
         )
 
     def float_images(self) -> torch.Tensor:
@@ -242,4 +245,6 @@ def concat(sets: list[ImageSet], name: str = "") -> ImageSet:
         masks=cat("masks"),
         name=name or first.name,
         factor_names=list(first.factor_names),
+        paths=(None if any(s.paths is None for s in sets)
+               else [p for s in sets for p in s.paths]),
     )

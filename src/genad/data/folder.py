@@ -216,7 +216,7 @@ def load_folder(root: str | Path, size: int | None = None,
     index = {c: i for i, c in enumerate(classes)}
     labels = torch.tensor([index[t[0]] if classes else -1 for t in tops], dtype=torch.long)
     return ImageSet(read_images(paths, hw, channels), labels, classes,
-                    targets=labels.clone(), name=root.name)
+                    targets=labels.clone(), name=root.name, paths=[str(p) for p in paths])
 
 
 def load_mvtec(root: str | Path, size: int | None = None,
@@ -257,7 +257,8 @@ def load_mvtec(root: str | Path, size: int | None = None,
     hw, channels, heads = _plan(train_paths + test_paths, root, size, channels)
     zeros = torch.zeros(len(train_paths), dtype=torch.long)
     train = ImageSet(read_images(train_paths, hw, channels), zeros, ["good"],
-                     targets=zeros.clone(), name=f"{root.name}-train")
+                     targets=zeros.clone(), name=f"{root.name}-train",
+                     paths=[str(p) for p in train_paths])
     target = torch.tensor(targets, dtype=torch.long)
     masks = None
     if unmasked:
@@ -267,7 +268,8 @@ def load_mvtec(root: str | Path, size: int | None = None,
     else:
         masks = read_masks(mask_paths, test_paths, heads[len(train_paths):], hw)
     test = ImageSet(read_images(test_paths, hw, channels), (target > 0).long(), classes,
-                    targets=target, masks=masks, name=f"{root.name}-test")
+                    targets=target, masks=masks, name=f"{root.name}-test",
+                    paths=[str(p) for p in test_paths])
     return train, test
 
 
@@ -325,7 +327,8 @@ def read_mask_folder(root: str | Path, normal: str = "MT_Free", size: int | None
     hw, channels, heads = _plan(paths, base, size, channels)
     label = torch.tensor(labels, dtype=torch.long)
     return ImageSet(read_images(paths, hw, channels), label, classes, targets=label.clone(),
-                    masks=read_masks(masks, paths, heads, hw), name=root.name)
+                    masks=read_masks(masks, paths, heads, hw), name=root.name,
+                    paths=[str(p) for p in paths])
 
 
 def load_mask_folder(root: str | Path, normal: str = "MT_Free", size: int | None = None,
