@@ -37,7 +37,7 @@ def load(path: str, device: str | None = None) -> Any:
         return cls.from_saved(meta, tensors, device)
     except GenadError as e:
         raise type(e)(f"{folder}: {e}") from None
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+    except (KeyError, TypeError, ValueError) as e:
         what = f"missing {e}" if isinstance(e, KeyError) else str(e).splitlines()[0]
         raise DataError(f"{folder} holds a damaged model ({what})") from None
 
