@@ -51,7 +51,8 @@ def main() -> None:
         if args.only and name not in args.only:
             continue
         t0 = time.perf_counter()
-        det = genad.create("ms-infogan", **base, code_scales=scales).fit(train, quiet=True)
+        det = genad.create("ms-infogan", **base, code_scales=scales).fit(train, quiet=True,
+                                                                            score_training=False)
         v = control_matrix(det, probe, held, bases=16, steps=8, seed=40_000 + args.seed)
         m = mig(det.encode(held), factors)
         results[name] = {"code_scales": scales, "control_matrix": v.tolist(),

@@ -23,7 +23,7 @@ from genad.data import shapes
 torch.set_num_threads(1)
 grid = shapes.grid_set(int(sys.argv[1]))
 genad.create("beta-vae", image_size=int(sys.argv[1]), epochs=1, epoch_images=640,
-             calib_fraction=0.005).fit(grid, quiet=True)
+             calib_fraction=0.005).fit(grid, quiet=True, score_training=False)
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, grid.images.numel())
 """
 

@@ -82,7 +82,7 @@ def main() -> None:
         return {"digit_accuracy": acc}
 
     det = genad.create(args.model, **params)
-    det.fit(train, quiet=True, on_epoch_end=read)
+    det.fit(train, quiet=True, on_epoch_end=read, score_training=False)
     for point, h in zip(curve, det.history_):
         point["mi"] = h.get("mi")
     _write(out, args, params, curve)

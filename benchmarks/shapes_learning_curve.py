@@ -71,7 +71,7 @@ def main() -> None:
         return {"mig_eval": m["mig"]}
 
     det = genad.create(args.model, **params)
-    det.fit(train, quiet=True, on_epoch_end=read_mig)
+    det.fit(train, quiet=True, on_epoch_end=read_mig, score_training=False)
     for point, h in zip(curve, det.history_):
         point["mi"] = h.get("mi")
     (out / "curve.json").write_text(json.dumps({"model": args.model, "params": params,

@@ -14,7 +14,12 @@ from genad.errors import DataError
 from genad.metrics import aggregate, read_csv
 from genad.report import (
     DPI,
+    EXAMPLE_GROUPS,
+    RIGHT_COLOR,
+    WRONG_COLOR,
+    pick_examples,
     plot_class_bars,
+    plot_example_grid,
     plot_histograms,
     plot_recon_grid,
     plot_roc,
@@ -203,3 +208,126 @@ def test_bar_colours_do_not_repeat_for_up_to_twenty_models() -> None:
 
     assert len({str(_model_color(i, 17)) for i in range(17)}) == 17
     assert _model_color(3, 5) == "C3"
+
+
+def test_a_long_roc_title_wraps_inside_the_figure(tmp_path, scored, monkeypatch) -> None:
+    """Issue: a run's ROC title ran off both edges of the figure."""
+    from genad import report
+
+    figs = []
+    monkeypatch.setattr(report, "_save", lambda fig, path: figs.append(fig) or Path(path))
+    y, s = scored
+    long = "ROC — ae · leave-one-out · normal: all classes but 3 · seed 0"
+    for plot in (lambda: plot_roc(y, s, tmp_path / "r.png", title=long),
+                 lambda: plot_histograms(y, s, tmp_path / "h.png", 0.5, title=long * 2)):
+        plot()
+        fig = figs[-1]
+        renderer = fig.canvas.get_renderer()
+        fig.draw(renderer)
+        box = fig.axes[0].title.get_window_extent(renderer)
+        assert 0 <= box.x0 and box.x1 <= fig.bbox.width, "the title is clipped"
+
+
+def test_pick_examples_takes_extremes_then_the_nearest_to_the_threshold() -> None:
+    labels = np.array([1, 1, 1, 0, 0, 0, 0, 1, 0, 0])
+    scores = np.array([9.0, 8.0, 1.0, 5.2, 0.1, 0.2, 4.9, 5.0, 3.0, 0.3])
+    groups = pick_examples(labels, scores, threshold=5.0, k=2)
+    assert [g for g, _ in groups] == list(EXAMPLE_GROUPS)
+    got = {g: idx.tolist() for g, idx in groups}
+    assert got["highest-scoring anomalies"] == [0, 1]
+    assert got["lowest-scoring normals"] == [5, 4]  # 0.2 and 0.1, by falling score
+    assert got["around the threshold"] == [7, 6]  # 5.0 and 4.9; 5.2 is the third nearest
+    every = np.concatenate([idx for _, idx in groups])
+    assert len(set(every.tolist())) == len(every)
+    # the extremes are taken first: one image is never shown twice; empty groups go
+    few = pick_examples(np.zeros(5, int), np.arange(5.0), threshold=2.0, k=4)
+    assert [(g, idx.tolist()) for g, idx in few] == [
+        ("around the threshold", [4]), ("lowest-scoring normals", [3, 2, 1, 0])]
+
+
+def _grid_figure(monkeypatch, tmp_path, **kw) -> object:
+    from genad import report
+
+    figs = []
+    monkeypatch.setattr(report, "_save", lambda fig, path: figs.append(fig) or Path(path))
+    x = images(6, 1)
+    defaults = {"scores": np.array([3.0, 2.0, 1.1, 0.9, 0.2, 0.1]),
+                "labels": np.array([1, 0, 1, 0, 1, 0]), "groups": [("top", 2), ("rest", 4)]}
+    plot_example_grid(x, threshold=1.0, path=tmp_path / "e.png", **{**defaults, **kw})
+    return figs[-1]
+
+
+def _row_labels(fig) -> list[str]:
+    first = [ax for ax in fig.subfigs[0].axes if ax.get_ylabel()]
+    return [ax.get_ylabel() for ax in first]
+
+
+def test_example_grid_rows_follow_masks_and_maps(tmp_path, monkeypatch) -> None:
+    masks = np.zeros((6, 1, 16, 16), np.uint8)
+    masks[::2, :, 4:8, 4:8] = 1
+    maps = np.random.default_rng(0).random((6, 16, 16)).astype(np.float32)
+    full = _grid_figure(monkeypatch, tmp_path, masks=masks, maps=maps, pixel_threshold=0.5)
+    assert _row_labels(full) == ["image", "true mask", "anomaly map", "predicted mask\nmap > 0.5"]
+    no_masks = _grid_figure(monkeypatch, tmp_path, maps=maps, pixel_threshold=0.5)
+    assert _row_labels(no_masks) == ["image", "anomaly map", "predicted mask\nmap > 0.5"]
+    assert _row_labels(_grid_figure(monkeypatch, tmp_path)) == ["image"]
+    assert [sub._suptitle.get_text() for sub in full.subfigs[:2]] == ["top", "rest"]
+    # the predicted mask is the map above the pixel threshold, the true mask as given
+    shown = [ax.images[0].get_array() for ax in full.subfigs[0].axes if ax.images]
+    np.testing.assert_array_equal(shown[2], masks[0, 0] > 0)  # column 1, mask row
+    np.testing.assert_array_equal(shown[6], maps[0] > 0.5)  # column 1, predicted-mask row
+
+
+def test_example_grid_colours_right_and_wrong_predictions(tmp_path, monkeypatch) -> None:
+    fig = _grid_figure(monkeypatch, tmp_path)
+    titles = [ax.title for sub in fig.subfigs for ax in sub.axes if ax.get_title()]
+    # predicted = score > 1.0: right, right... against labels 1, 0, 1, 0, 1, 0
+    right = [True, False, True, True, False, True]
+    assert [t.get_color() for t in titles] == [RIGHT_COLOR if r else WRONG_COLOR for r in right]
+    assert titles[1].get_text().splitlines() == ["2", "pred anomalous", "true normal"]
+    with pytest.raises(DataError, match="sum to 6"):
+        _grid_figure(monkeypatch, tmp_path, groups=[("a", 5)])
+    with pytest.raises(DataError, match="masks must be"):
+        _grid_figure(monkeypatch, tmp_path, masks=np.zeros((6, 8, 8)))
+
+
+def test_run_report_embeds_the_example_grid(tmp_path, scored) -> None:
+    y, s = scored
+    groups = pick_examples(y, s, 0.5)
+    pick = np.concatenate([idx for _, idx in groups])
+    x = images(len(y), 3)
+    examples = {"images": x[pick], "scores": s[pick], "labels": y[pick],
+                "groups": [(g, len(idx)) for g, idx in groups]}
+    report = write_run_report(tmp_path / "run", title="t", metrics={}, labels=y, scores=s,
+                              threshold=0.5, examples=examples)
+    assert "examples.png" in links(report)
+    w, h = png_size(report.parent / "examples.png")
+    assert w > 12 * 1.15 * DPI and h < 3 * DPI  # 12 columns, one row of images
+    text = report.read_text(encoding="utf-8")
+    assert "green where they agree" in text and "true mask" not in text
+    with pytest.raises(DataError, match="threshold"):
+        write_run_report(tmp_path / "bad", title="t", metrics={}, labels=y, scores=s,
+                         examples=examples)
+
+
+def test_a_run_on_masked_data_draws_masks_maps_and_predicted_masks(tmp_path, mvtec_widget,
+                                                                   monkeypatch) -> None:
+    import genad
+    from genad import experiment, report
+
+    drawn = []
+    real = report.plot_example_grid
+    monkeypatch.setattr(report, "plot_example_grid", lambda *a, **kw: drawn.append(kw) or real(
+        *a, **kw))
+    split = genad.data.load(f"mvtec:{mvtec_widget}", protocol="mvtec")
+    params = {"image_size": 16, "width": 8, "latent": 4, "epochs": 1, "batch_size": 8}
+    experiment.run("ae", split, params=params, out=tmp_path / "run")
+    (kw,) = drawn
+    assert kw["masks"].shape == (6, 1, 16, 16) and kw["maps"].shape == (6, 16, 16)
+    assert sorted(kw["labels"].tolist()) == [0, 0, 0, 1, 1, 1]  # 3 + 3 test images
+    det = genad.load(tmp_path / "run")
+    cal, _ = det.calibration_indices(len(split.train))
+    normal_maps = det.anomaly_map(split.train.images[cal])
+    assert kw["pixel_threshold"] == pytest.approx(np.quantile(normal_maps, 0.99), rel=1e-5)
+    text = (tmp_path / "run" / "report.md").read_text(encoding="utf-8")
+    assert "examples.png" in text and "*true mask*" in text and "*predicted mask*" in text

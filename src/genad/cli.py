@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"genad {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (_add_demo, _add_train, _add_score, _add_bench, _add_disentangle, _add_traverse,
-                _add_generate, _add_lists, _add_transfer):
+                _add_generate, _add_lists, _add_transfer, _add_serve, _add_export):
         add(sub)
     return parser
 
@@ -126,6 +126,10 @@ def _add_train(sub: Any) -> None:
     _data_args(p)
     p.add_argument("--cls", help="class (index or name) for the protocol")
     _run_folder_args(p)
+    p.add_argument("--log", choices=["tensorboard", "mlflow"],
+                   help="also log config, per-epoch metrics and results to TensorBoard "
+                   "(OUT/tensorboard) or MLflow ($MLFLOW_TRACKING_URI, default an SQLite store "
+                   "in OUT/mlruns); needs pip install 'genad[tensorboard]' / 'genad[mlflow]'")
     _common(p)
 
 
@@ -136,6 +140,32 @@ def _add_score(sub: Any) -> None:
     p.add_argument("--out", help="write scores here (.csv or .json); default: print CSV")
     p.add_argument("--maps", help="folder to write anomaly heat-map PNGs (models that give maps)")
     p.add_argument("--device", help="auto (default), cpu, cuda")
+
+
+def _add_serve(sub: Any) -> None:
+    from genad.serve import DEFAULT_MAX_FILES, DEFAULT_MAX_MB
+
+    p = sub.add_parser("serve", help="serve a trained detector over HTTP: POST /score, "
+                       "GET /health, a page at / (needs pip install 'genad[serve]')")
+    p.add_argument("run", help="run folder (or model folder) of a trained detector")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: a free one)")
+    p.add_argument("--max-mb", type=float, default=DEFAULT_MAX_MB,
+                   help=f"largest request body in MB (default {DEFAULT_MAX_MB}); larger: 413")
+    p.add_argument("--max-files", type=_count, default=DEFAULT_MAX_FILES,
+                   help=f"most files in one request (default {DEFAULT_MAX_FILES})")
+    p.add_argument("--device", help="auto (default), cpu, cuda")
+
+
+def _add_export(sub: Any) -> None:
+    p = sub.add_parser("export", help="export a trained detector to one ONNX or TorchScript "
+                       "graph: uint8 images -> score, calibrated score, label (+ heat map)")
+    p.add_argument("run", help="run folder (or model folder) of a trained detector")
+    p.add_argument("--format", default="onnx", choices=["onnx", "torchscript"],
+                   help="onnx (default; needs pip install 'genad[export]') or torchscript")
+    p.add_argument("--out", help="file to write (default RUN/model.onnx or RUN/model.pt)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
 
 
 def _add_bench(sub: Any) -> None:
@@ -259,6 +289,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from genad.bench.runner import default_protocol
 
     registry.get(args.model)  # an unknown name fails before any data is read
+    if args.log:
+        from genad.loggers import require
+
+        require(args.log)  # a missing package fails before any data is read
     split = data.load(
         args.data,
         protocol=default_protocol(args.data, args.protocol),
@@ -278,6 +312,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         resume=args.resume,
         overwrite=args.overwrite,
         select_on_test=args.select_on_test,
+        log=args.log,
     )
     if experiment.is_main_process():
         shown = [k for k in experiment.HEADLINE if r.get(k) is not None]
@@ -303,6 +338,38 @@ def cmd_score(args: argparse.Namespace) -> int:
         sys.stdout.flush()  # file names that are not UTF-8 go out as their own bytes
         sys.stdout.buffer.write(text.encode("utf-8", "surrogateescape"))
         sys.stdout.buffer.flush()
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from genad import serve
+
+    if not args.max_mb > 0:
+        raise ConfigError(f"--max-mb must be positive, got {args.max_mb}")
+    serve.require()
+    sock = serve.bind(args.host, args.port)
+    app = serve.create_app(args.run, max_bytes=int(args.max_mb * 2**20),
+                           max_files=args.max_files, device=args.device)
+    host, port = sock.getsockname()[:2]
+    url = f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+    print(f"genad serve: {app.state.scorer.det.name} from {args.run} at {url} "
+          "(Ctrl+C stops)", flush=True)
+    try:
+        serve.server(app).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn shuts down cleanly, then raises Ctrl+C again
+        print("genad serve: stopped", flush=True)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from genad import export
+
+    out = args.out or export.default_path(args.run, args.format)
+    path = export.export(args.run, out, args.format, overwrite=args.overwrite)
+    meta = export.metadata(path, args.format)
+    _, c, s, _ = meta["input"]
+    print(f"wrote {path} ({args.format}): uint8 images (N, {c}, {s}, {s}) -> "
+          f"{', '.join(meta['outputs'])}")
     return 0
 
 
@@ -445,6 +512,8 @@ COMMANDS = {
     "demo": cmd_demo,
     "train": cmd_train,
     "score": cmd_score,
+    "serve": cmd_serve,
+    "export": cmd_export,
     "bench": cmd_bench,
     "disentangle": cmd_disentangle,
     "traverse": cmd_traverse,

@@ -310,7 +310,8 @@ def run(model: str, spec: str = "shapes", params: dict[str, Any] | None = None,
         if done is not None:
             return done
     t0 = time.perf_counter()
-    det.fit(train, run_dir=None if folder is None else folder.path, resume=resume, quiet=quiet)
+    det.fit(train, run_dir=None if folder is None else folder.path, resume=resume, quiet=quiet,
+            score_training=False)  # PyOD's training scores: unused here, and costly
     fit_s = time.perf_counter() - t0
     res = {"model": model, "lambda": getattr(det.config, "info_weight", None),
            **evaluate(det, spec, budget=budget, seed=seed, quiet=quiet),

@@ -64,8 +64,9 @@ def is_main_process() -> bool:
 
 # what genad writes into a run folder; --overwrite removes these and nothing else
 OWN_FILES = ("config.json", "metrics.jsonl", "model.json", "model.safetensors", "scores.csv",
-             FINISHED, "report.md", "roc.png", "hist.png", "recon.png", "samples.png",
-             "traversals.png", "grid.png", "checkpoint-*", "*.tmp")
+             FINISHED, "report.md", "roc.png", "hist.png", "recon.png", "examples.png",
+             "samples.png", "traversals.png", "grid.png", "checkpoint-*", "*.tmp")
+OWN_FOLDERS = ("tensorboard", "mlruns")  # genad.loggers' (--log); moved with OWN_FILES
 
 
 def _differences(saved: dict[str, Any], config: dict[str, Any]) -> list[str]:
@@ -88,10 +89,10 @@ class RunFolder:
     `overwrite` or `resume` (which then finds no checkpoint to resume from); a half-run folder
     is resumed with `resume`. A folder that holds files but no genad run is refused either
     way: genad never writes over files it did not write. `overwrite` moves the old run's files
-    (genad's own, OWN_FILES; other files stay) into PREVIOUS, which `finish` removes, so a
-    new run that fails leaves the old one there. A lock file (LOCK, the writer's pid) keeps a
-    second process out while one writes; a killed writer's lock is taken over. Only the main
-    process of a torchrun job writes (`main`).
+    (genad's own, OWN_FILES and OWN_FOLDERS; other files stay) into PREVIOUS, which `finish`
+    removes, so a new run that fails leaves the old one there. A lock file (LOCK, the
+    writer's pid) keeps a second process out while one writes; a killed writer's lock is taken
+    over. Only the main process of a torchrun job writes (`main`).
 
     `reuse` (the benchmarks' cells): a finished run is neither refused nor overwritten here;
     `write_config` hands back its result when it ran with the same settings and refuses it
@@ -132,6 +133,10 @@ class RunFolder:
                     if f.is_file():
                         previous.mkdir(exist_ok=True)
                         f.replace(previous / f.name)
+            for name in OWN_FOLDERS:  # an old run's logs would mix with the new run's
+                if (self.path / name).is_dir():
+                    previous.mkdir(exist_ok=True)
+                    (self.path / name).replace(previous / name)
         if self.main:
             self.path.mkdir(parents=True, exist_ok=True)
 
@@ -213,6 +218,7 @@ def run(
     select_on_test: bool = False,
     trained: str | Path | None = None,
     reuse: bool = False,
+    log: str | None = None,
 ) -> dict[str, Any]:
     """Fit `model` on split.train, evaluate on split.test, write the run folder `out` (if given).
 
@@ -225,7 +231,15 @@ def run(
     `rescore`d instead of trained again, which gives the same model. Ignored when its
     parameters differ otherwise.
     reuse: a finished run in `out` with these settings is returned as it is (a benchmark's
-    cell); one with other settings is refused (see RunFolder)."""
+    cell); one with other settings is refused (see RunFolder).
+    log: "tensorboard" or "mlflow": also log the config, each epoch's metrics and the result
+    there (genad.loggers; needs `out`). A missing package is a ConfigError before any work."""
+    if log is not None:
+        from genad import loggers
+
+        loggers.require(log)
+        if out is None:
+            raise ConfigError(f"logging to {log} needs a run folder (out)")
     params = dict(params or {})
     params.setdefault("seed", split.seed)
     det = genad.create(model, **params).for_data(split.train)  # config.json: the settings run
@@ -257,18 +271,30 @@ def run(
         per_epoch.append(metrics.auroc(labels, d.decision_function(split.test)))
         return {"test_auroc_for_selection": per_epoch[-1]}
 
+    hook = test_auroc if select_on_test else None
+    logger = None
+    if log is not None and folder is not None and folder.main:
+        logger = loggers.open_logger(log, folder.path, json.loads(
+            (folder.path / "config.json").read_text()), resume=resume)
+        hook = logger.hook(hook)
     t0 = time.perf_counter()
-    if sibling is not None:
-        scoring = {k: getattr(det.config, k) for k in det.SCORING_PARAMS}
-        det = sibling.rescore(split.train, **scoring)
-    else:
-        det.fit(
-            split.train,
-            run_dir=folder.path if folder is not None else None,
-            resume=resume,
-            quiet=quiet,
-            on_epoch_end=test_auroc if select_on_test else None,
-        )
+    try:
+        if sibling is not None:
+            scoring = {k: getattr(det.config, k) for k in det.SCORING_PARAMS}
+            det = sibling.rescore(split.train, score_training=False, **scoring)
+        else:
+            det.fit(
+                split.train,
+                run_dir=folder.path if folder is not None else None,
+                resume=resume,
+                quiet=quiet,
+                on_epoch_end=hook,
+                score_training=False,  # a run scores its test images, not its training ones
+            )
+    except BaseException as e:
+        if logger is not None:
+            logger.close("KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED")
+        raise
     fit_seconds = time.perf_counter() - t0
     t1 = time.perf_counter()
     scores = det.decision_function(split.test)
@@ -296,8 +322,12 @@ def run(
     if per_epoch:
         result["auroc_test_selected"] = max(per_epoch)
         result["best_epoch_test_selected"] = int(np.argmax(per_epoch)) + 1
+    if logger is not None:
+        logger.log_result(result)
     if folder is not None and folder.main:
         _write_outputs(folder, det, split, scores, result, select_on_test)
+    if logger is not None:
+        logger.close()
     return result
 
 
@@ -342,16 +372,17 @@ def _write_outputs(
     pick = torch.as_tensor(np.concatenate([order[:4], order[-4:]]))
     images = det.prepare(split.test.images[pick])
     recons = det.reconstruction(split.test.images[pick])
+    q = 1 - det.config.contamination if det.config.contamination else det.config.threshold_quantile
     notes = [
-        "Scores: higher = more anomalous; threshold = "
-        + (
-            f"the {1 - det.config.contamination:.3g} quantile"
-            if det.config.contamination
-            else f"the {det.config.threshold_quantile:.3g} quantile"
-        )
-        + " of held-out normal training images (no test image is used for it).",
-        "Grid: the 4 lowest-scoring then the 4 highest-scoring test images.",
+        f"Scores: higher = more anomalous; threshold = the {q:.3g} quantile"
+        " of held-out normal training images (no test image is used for it).",
+        "Reconstruction grid: the 4 lowest-scoring then the 4 highest-scoring test images.",
     ]
+    examples = _examples(det, split, scores, q)
+    if "pixel_threshold" in examples:
+        notes.append(f"Predicted masks: anomaly map > the {q:.3g} quantile of all map pixels "
+                     "of the held-out normal training images (the image threshold's rule, per "
+                     f"pixel: about {100 * (1 - q):.3g}% of normal pixels cross it).")
     if select_on_test:
         notes.append(
             "auroc_test_selected picks the best epoch with the test labels (as the "
@@ -366,9 +397,44 @@ def _write_outputs(
         threshold=det.threshold_,
         images=images.numpy(),
         recons=recons,
+        examples=examples,
         notes=notes,
     )
     folder.finish(result)
+
+
+EXAMPLES_PER_GROUP = 4
+PIXEL_CALIBRATION_IMAGES = 64  # held-out normals whose maps set the pixel threshold, at most:
+#   64 x H x W pixels pin a 0.99 quantile down, and a model whose maps need a latent search
+#   (AnoGAN) stays quick
+
+
+def _examples(det: Any, split: Split, scores: np.ndarray, q: float) -> dict[str, Any]:
+    """The report's example grid (report.plot_example_grid's arguments): the test images
+    `report.pick_examples` picks at their own size, with their masks (data that has them)
+    and, for models that give maps, their maps and the pixel threshold: the q quantile of
+    the map pixels of (up to PIXEL_CALIBRATION_IMAGES) held-out calibration images, the
+    normal training images that also set `threshold_`."""
+    from genad import report
+    from genad.data.base import float_batch
+
+    labels = split.test.labels.numpy()
+    groups = report.pick_examples(labels, scores, det.threshold_, EXAMPLES_PER_GROUP)
+    pick = np.concatenate([idx for _, idx in groups])
+    chosen = split.test.images[torch.as_tensor(pick)]
+    out: dict[str, Any] = {"images": float_batch(chosen).numpy(), "scores": scores[pick],
+                           "labels": labels[pick],
+                           "groups": [(name, len(idx)) for name, idx in groups]}
+    if split.test.masks is not None and split.test.masks.any():
+        out["masks"] = split.test.masks[torch.as_tensor(pick)].numpy()
+    try:
+        out["maps"] = det.anomaly_map(chosen)
+    except ConfigError:
+        return out  # this model gives no pixel map
+    cal, _ = det.calibration_indices(len(split.train))
+    normal = det.anomaly_map(split.train.images[cal[:PIXEL_CALIBRATION_IMAGES]])
+    out["pixel_threshold"] = float(np.quantile(normal, q))
+    return out
 
 
 # ---- scoring files with a trained model ---------------------------------------------------------

@@ -77,13 +77,9 @@ def plot_roc(labels: Any, scores: Any, path: str | Path, title: str = "ROC curve
     ax = fig.subplots()
     ax.plot(fpr, tpr, color=ANOMALY_COLOR, lw=2, label=f"AUROC = {auroc(labels, scores):.3f}")
     ax.plot([0, 1], [0, 1], color="gray", ls="--", lw=1, label="chance")
-    ax.set(
-        xlim=(0, 1),
-        ylim=(0, 1.02),
-        xlabel="false positive rate",
-        ylabel="true positive rate",
-        title=title,
-    )
+    ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="false positive rate",
+           ylabel="true positive rate")
+    ax.set_title(title, wrap=True)  # a run's long title breaks into lines, never off the edge
     ax.set_aspect("equal")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
@@ -123,7 +119,8 @@ def plot_histograms(
             )
     if threshold is not None:
         ax.axvline(threshold, color="black", ls="--", lw=1.5, label=f"threshold = {threshold:.3g}")
-    ax.set(xlabel="anomaly score (higher = more anomalous)", ylabel="density", title=title)
+    ax.set(xlabel="anomaly score (higher = more anomalous)", ylabel="density")
+    ax.set_title(title, wrap=True)
     ax.grid(alpha=0.3)
     ax.legend()
     return _save(fig, path)
@@ -246,6 +243,125 @@ def plot_recon_grid(
     fig.colorbar(im, ax=axes[-1, :].tolist(), shrink=0.9, pad=0.01)
     if title:
         fig.suptitle(title)
+    return _save(fig, path)
+
+
+EXAMPLE_GROUPS = ("highest-scoring anomalies", "around the threshold", "lowest-scoring normals")
+RIGHT_COLOR, WRONG_COLOR = "#1a7f37", "#cf222e"  # a prediction that agrees / disagrees
+
+
+def pick_examples(labels: Any, scores: Any, threshold: float, k: int = 4
+                  ) -> list[tuple[str, np.ndarray]]:
+    """The test images a run's example grid shows, as [(group, indices)] in EXAMPLE_GROUPS'
+    order, each group's indices by falling score: the k highest-scoring anomalies, the k
+    lowest-scoring normals, and the k images (either label) scoring closest to `threshold`;
+    no image twice (the extremes are picked first), empty groups left out.
+    labels (N,) 0/1, scores (N,)."""
+    y, s = check_inputs(labels, scores, both_classes=False)
+    order = np.argsort(-s, kind="stable")  # most anomalous first
+    anomalies = order[y[order] == 1][:k]
+    normals = order[y[order] == 0][::-1][:k][::-1]
+    taken = set(anomalies.tolist()) | set(normals.tolist())
+    near = [i for i in np.argsort(np.abs(s - threshold), kind="stable") if i not in taken][:k]
+    border = np.array(sorted(near, key=lambda i: -s[i]), dtype=np.int64)
+    groups = zip(EXAMPLE_GROUPS, (anomalies, border, normals))
+    return [(name, idx.astype(np.int64)) for name, idx in groups if len(idx)]
+
+
+def plot_example_grid(
+    images: Any,
+    scores: Any,
+    labels: Any,
+    threshold: float,
+    path: str | Path,
+    *,
+    groups: Sequence[tuple[str, int]] | None = None,
+    masks: Any = None,
+    maps: Any = None,
+    pixel_threshold: float | None = None,
+    title: str | None = None,
+) -> Path:
+    """One column per image: the image under its score and its predicted / true label (green
+    where they agree, red where not), then, where given, rows of the ground-truth mask, the
+    anomaly map (one colour scale, `pixel_threshold` marked on its bar) and the predicted
+    mask (map > pixel_threshold).
+
+    images (M, C, H, W) in [-1, 1]; scores, labels (M,); masks (M, H, W) or (M, 1, H, W)
+    {0, 1}; maps (M, H, W). Predicted label: score > threshold. groups: [(title, count)]
+    cutting the columns, in order, into titled groups (counts summing to M)."""
+    x = _images(images)
+    s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    y = np.asarray(labels).astype(np.int64).reshape(-1)
+    m = len(x)
+    if len(s) != m or len(y) != m:
+        raise DataError(f"{m} images need {m} scores and labels, got {len(s)} and {len(y)}")
+
+    def per_pixel(a: Any, what: str) -> np.ndarray:
+        a = to_numpy(a).astype(np.float32)
+        a = a[:, 0] if a.ndim == 4 and a.shape[1] == 1 else a
+        if a.shape != (m, *x.shape[2:]):
+            raise DataError(f"{what} must be (M, H, W) matching the images {x.shape}, got "
+                            f"{a.shape}")
+        return a
+
+    rows = [("image", None)]
+    if masks is not None:
+        rows.append(("true mask", per_pixel(masks, "masks") > 0.5))
+    heat = None if maps is None else per_pixel(maps, "maps")
+    if heat is not None:
+        rows.append(("anomaly map", heat))
+        if pixel_threshold is not None:
+            rows.append((f"predicted mask\nmap > {pixel_threshold:.3g}", heat > pixel_threshold))
+    groups = list(groups) if groups is not None else [("", m)]
+    if sum(n for _, n in groups) != m or any(n < 1 for _, n in groups):
+        raise DataError(f"group sizes {[n for _, n in groups]} must be >= 1 and sum to {m}")
+    vmax = heat_map_scale(heat) if heat is not None else 1.0
+    if pixel_threshold is not None:
+        vmax = max(vmax, 1.25 * pixel_threshold)  # the threshold stays on the colour bar
+
+    cell, bar = 1.15, 0.8 if heat is not None else 0.0  # bar: the colour bar's column
+    fig = _figure(cell * m + 0.5 + bar, cell * len(rows) + 0.75 + (0.35 if title else 0))
+    ratios = [n * cell for _, n in groups] + ([bar] if bar else [])
+    subs = np.atleast_1d(fig.subfigures(1, len(ratios), width_ratios=ratios, wspace=0.02))
+    first, im = 0, None
+    for sub, (name, n) in zip(subs, groups):
+        axes = sub.subplots(len(rows), n, squeeze=False)
+        for j in range(n):
+            i = first + j
+            predicted = int(s[i] > threshold)
+            color = RIGHT_COLOR if predicted == y[i] else WRONG_COLOR
+            for r, (row, data) in enumerate(rows):
+                ax = axes[r, j]
+                _hide_ticks(ax)
+                if data is None:
+                    img = _display(x[i])
+                    ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1)
+                    for spine in ax.spines.values():
+                        spine.set(visible=True, color=color, linewidth=2.5)
+                    word = ("normal", "anomalous")
+                    ax.set_title(f"{s[i]:.4g}\npred {word[predicted]}\ntrue {word[y[i]]}",
+                                 fontsize=7, color=color, linespacing=1.1)
+                elif row == "anomaly map":
+                    im = ax.imshow(data[i], cmap="inferno", vmin=0, vmax=vmax)
+                else:
+                    ax.imshow(data[i], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+                if sub is subs[0] and j == 0:
+                    ax.set_ylabel(row, fontsize=8)
+        if name:
+            sub.suptitle(name, fontsize=9, fontweight="bold")
+        first += n
+    if im is not None:  # in a column of its own, level with the map row
+        holders = subs[-1].subplots(len(rows), 1, squeeze=False)[:, 0]
+        for ax in holders:
+            ax.axis("off")
+        where = holders[[r for r, _ in rows].index("anomaly map")]
+        colorbar = fig.colorbar(im, cax=where.inset_axes((0.0, 0.0, 0.14, 1.0)))
+        colorbar.ax.tick_params(labelsize=6)
+        if pixel_threshold is not None:
+            colorbar.ax.axhline(pixel_threshold, color="cyan", lw=2)
+            colorbar.set_label("cyan: pixel threshold", fontsize=6)
+    if title:
+        fig.suptitle(title, wrap=True)
     return _save(fig, path)
 
 
@@ -377,13 +493,17 @@ def write_run_report(
     images: Any = None,
     recons: Any = None,
     maps: Any = None,
+    examples: Mapping[str, Any] | None = None,
     notes: Sequence[str] = (),
 ) -> Path:
-    """Write roc.png, hist.png, recon.png (when images and recons or maps are given) and a
-    report.md embedding them (relative links) with a metrics table and the notes.
+    """Write roc.png, hist.png, recon.png (when images and recons or maps are given),
+    examples.png (when `examples` is given) and a report.md embedding them (relative links)
+    with a metrics table and the notes.
 
     labels (N,) 0/1, scores (N,); images/recons (M, C, H, W) in [-1, 1]; maps (M, H, W).
-    Returns the path of report.md.
+    examples: `plot_example_grid`'s arguments but threshold and path (images, scores,
+    labels, groups, masks, maps, pixel_threshold), e.g. of the images `pick_examples` picks;
+    needs `threshold`. Returns the path of report.md.
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -397,6 +517,14 @@ def write_run_report(
     if images is not None and (recons is not None or maps is not None):
         what = "Inputs, reconstructions and residuals" if recons is not None else "Anomaly maps"
         figures.append((what, plot_recon_grid(images, recons, run_dir / "recon.png", maps)))
+    explain = {}
+    if examples is not None:
+        if threshold is None:
+            raise DataError("the example grid needs the threshold its predictions are made at")
+        path = plot_example_grid(**examples, threshold=threshold, path=run_dir / "examples.png",
+                                 title=f"Test images — {title}")
+        figures.append(("Test images: score, predicted and true label", path))
+        explain[path] = _examples_text(examples, threshold)
     lines = [f"# {title}", "", "## Metrics", "", "| metric | value |", "|---|---|"]
     lines += [f"| {k} | {_cell(v)} |" for k, v in metrics.items()]
     if threshold is not None and "threshold" not in metrics:
@@ -404,10 +532,27 @@ def write_run_report(
     lines += ["", "## Figures", ""]
     for caption, fig_path in figures:
         lines += [f"![{caption}]({fig_path.name})", ""]
+        lines += [explain[fig_path], ""] if fig_path in explain else []
     lines += _notes(notes)
     report = run_dir / "report.md"
     report.write_text("\n".join(lines), encoding="utf-8")
     return report
+
+
+def _examples_text(examples: Mapping[str, Any], threshold: float) -> str:
+    """What examples.png shows, for report.md."""
+    groups = [g for g, _ in examples.get("groups") or []]
+    text = ("Each column: a test image, its score, the predicted label (score > threshold "
+            f"{threshold:.4g}) and the true one; green where they agree, red where not."
+            + (f" Groups: {', '.join(groups)}." if groups else ""))
+    if examples.get("masks") is not None:
+        text += " *true mask*: the ground truth."
+    if examples.get("maps") is not None:
+        text += " *anomaly map*: the model's per-pixel map, one colour scale."
+    if examples.get("pixel_threshold") is not None:
+        text += (f" *predicted mask*: map > {examples['pixel_threshold']:.4g}, the pixel "
+                 "threshold (cyan on the colour bar).")
+    return text
 
 
 DEFAULT_METRICS = ("auroc", "auprc", "f1", "pixel_auroc", "seconds")

@@ -230,7 +230,9 @@ def fit(
     run_dir: str | Path | None = None,  # where metrics.jsonl and checkpoints go (None: nowhere)
     resume: bool = False,  # continue from the newest checkpoint in run_dir
     quiet: bool = True,  # no progress bar
-    on_epoch_end: Callable[[int, Any], dict | None] | None = None,  # extra metrics per epoch
+    on_epoch_end: Callable[[int, Any], dict | None] | None = None,  # extra metrics per epoch;
+    #   called as on_epoch_end(epoch, model) with that epoch's record (losses, seconds) already
+    #   model.history_[-1], so a hook can log it; what it returns is added to the record
     log_every: int = 20,  # steps between loss read-outs (a read-out syncs the GPU)
 ) -> list[dict]:
     """Train `model` on `data` for `model.config.epochs`: images (N, C, S, S), uint8 or float
@@ -283,6 +285,7 @@ def fit(
         else contextlib.nullcontext()
     )
     history: list[dict] = []
+    model.history_ = history  # filled as epochs end: hooks read the latest record from it
     progress = _Progress(cfg.epochs * steps_per_epoch, model.name, quiet or not w.main)
     progress.update(start_epoch * steps_per_epoch, "")
     metrics_file = run / "metrics.jsonl" if run is not None and w.main else None
@@ -329,9 +332,9 @@ def fit(
                 "img_per_s": round(seen * w.size / seconds, 1),
                 **{k: float(v) / steps_per_epoch for k, v in sums.items()},
             }
+            history.append(record)
             if on_epoch_end is not None:
                 record.update(on_epoch_end(epoch + 1, model) or {})
-            history.append(record)
             if metrics_file is not None:
                 with metrics_file.open("a") as f:
                     f.write(json.dumps(record) + "\n")

@@ -56,7 +56,11 @@ class DetectorConfig(TrainableConfig):
 
 class Detector(Trainable):
     """Fit on normal images only; `decision_function` returns raw scores (higher = more
-    anomalous); `predict` thresholds them at `threshold_`, set from held-out normal images."""
+    anomalous); `predict` thresholds them at `threshold_`, set from held-out normal images.
+
+    Fitted attributes: `threshold_` and `calibration_scores_` (saved with the model), and
+    PyOD's `decision_scores_` / `labels_` of the training images (not saved: they describe
+    data the model file does not hold)."""
 
     name: ClassVar[str] = ""
     Config: ClassVar[type[DetectorConfig]] = DetectorConfig
@@ -114,11 +118,18 @@ class Detector(Trainable):
         resume: bool = False,
         quiet: bool = True,
         on_epoch_end: Any = None,
+        score_training: bool = True,
     ) -> Detector:
         """Train on normal images (an ImageSet or an (N, C, H, W) array) and calibrate.
 
-        A seeded `calib_fraction` of the images is held out; their scores set `threshold_`
-        and the calibration table used by `calibrated_score`. Returns self."""
+        A seeded `calib_fraction` of the images is held out (`calibration_indices`); their
+        scores set `threshold_` and the calibration table used by `calibrated_score`. As
+        PyOD's detectors do, sets `decision_scores_` ((N,) the raw scores of all N images
+        given, held-out ones included, in their order) and `labels_` ((N,) 0/1,
+        decision_scores_ > threshold_). Those two describe the training data: `save` does not
+        store them, so a model from `genad.load` has neither. score_training=False scores
+        only the held-out images and sets neither: for callers that do not need them when
+        scoring is costly (AnoGAN's latent search, a very large set). Returns self."""
         self.for_data(data)
         x = user_images(data)
         if len(x) < 10:
@@ -131,8 +142,19 @@ class Detector(Trainable):
         self.before_training(x_fit)
         self.train(x_fit, run_dir=run_dir, resume=resume, quiet=quiet, on_epoch_end=on_epoch_end)
         self.after_training(x_fit)
-        self.calibrate(x_cal)
+        self._score_training(x_cal, x_fit, score_training)
         return self
+
+    def calibration_indices(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(indices of the held-out calibration images, indices of the training images) among
+        the n images `fit` is given, seeded by `seed`; with calib_fraction 0, all n both."""
+        if self.config.calib_fraction == 0:
+            every = torch.arange(n)
+            return every, every
+        gen = torch.Generator().manual_seed(self.config.seed)
+        perm = torch.randperm(n, generator=gen)
+        n_cal = max(1, int(round(n * self.config.calib_fraction)))
+        return perm[:n_cal], perm[n_cal:]
 
     def _calibration_split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(held-out calibration images, training images) at the network size, seeded; with
@@ -140,16 +162,36 @@ class Detector(Trainable):
         x = self._at_network_size(x)
         if self.config.calib_fraction == 0:
             return x, x
-        gen = torch.Generator().manual_seed(self.config.seed)
-        perm = torch.randperm(len(x), generator=gen)
-        n_cal = max(1, int(round(len(x) * self.config.calib_fraction)))
-        return x[perm[:n_cal]], x[perm[n_cal:]]
+        cal, fit = self.calibration_indices(len(x))
+        return x[cal], x[fit]
 
-    def rescore(self, data: ImageSet | torch.Tensor | np.ndarray, **params: Any) -> Detector:
+    def _score_training(self, x_cal: torch.Tensor, x_fit: torch.Tensor, every: bool) -> None:
+        """Score every training image once (network size, uint8 kept): the held-out ones
+        calibrate; all of them, back in the order `fit` was given, are `decision_scores_`.
+        every=False: the held-out ones only, and no decision_scores_ / labels_."""
+        if not every:
+            self._set_calibration(self.scores_prepared(x_cal))
+            for stale in ("decision_scores_", "labels_"):  # of an earlier fit
+                self.__dict__.pop(stale, None)
+            return
+        if self.config.calib_fraction == 0:  # x_cal is x_fit: every image, in order
+            s = s_cal = self.scores_prepared(x_fit)
+        else:
+            cal, fit = self.calibration_indices(len(x_cal) + len(x_fit))
+            s = np.empty(len(x_cal) + len(x_fit), dtype=np.float64)
+            s[cal.numpy()] = s_cal = self.scores_prepared(x_cal)
+            s[fit.numpy()] = self.scores_prepared(x_fit)
+        self._set_calibration(s_cal)
+        self.decision_scores_ = s
+        self.labels_ = (s > self.threshold_).astype(np.int64)
+
+    def rescore(self, data: ImageSet | torch.Tensor | np.ndarray, *,
+                score_training: bool = True, **params: Any) -> Detector:
         """Switch scoring-only parameters (`SCORING_PARAMS`, e.g. the InfoGAN family's
         `score_kind`) of a fitted detector, then refit what depends on them and the threshold
-        on `data`, which must be the images `fit` was given. Training never sees these
-        parameters, so this equals a fresh `fit` with them, without training again.
+        on `data`, which must be the images `fit` was given (`decision_scores_` and `labels_`
+        are set anew from them, unless score_training=False, as `fit`'s). Training never sees
+        these parameters, so this equals a fresh `fit` with them, without training again.
         Returns self."""
         self.check_fitted()
         fixed = sorted(set(params) - set(self.SCORING_PARAMS))
@@ -164,12 +206,16 @@ class Detector(Trainable):
         x_cal, x_fit = self._calibration_split(x)
         self.rebuild_scoring()
         self.after_training(x_fit)
-        self.calibrate(x_cal)
+        self._score_training(x_cal, x_fit, score_training)
         return self
 
     def calibrate(self, normal: torch.Tensor) -> None:
-        """Store the sorted scores of held-out normal images and set `threshold_` from them."""
-        s = np.sort(self.scores_prepared(normal))
+        """Store the sorted scores of held-out normal images (network size, as `prepared`
+        gives them) and set `threshold_` from them."""
+        self._set_calibration(self.scores_prepared(normal))
+
+    def _set_calibration(self, scores: np.ndarray) -> None:
+        s = np.sort(scores)
         self.calibration_scores_ = s
         q = (
             1 - self.config.contamination
@@ -202,8 +248,9 @@ class Detector(Trainable):
 
     def fit_predict(self, data: ImageSet | torch.Tensor | np.ndarray, **fit_kw: Any
                     ) -> np.ndarray:
-        """`fit` on data, then `predict` it (scikit-learn's and PyOD's fit_predict)."""
-        return self.fit(data, **fit_kw).predict(data)
+        """`fit` on data and return its `labels_` (scikit-learn's and PyOD's fit_predict):
+        what `predict(data)` gives, without scoring the images a second time."""
+        return self.fit(data, **fit_kw).labels_
 
     def anomaly_map(self, data: ImageSet | torch.Tensor | np.ndarray) -> np.ndarray:
         """(N, H, W) float32 per-pixel anomaly, at the input's size. Raises for models that
@@ -224,7 +271,8 @@ class Detector(Trainable):
 
     # ---- save / load: Trainable's, plus the calibration --------------------------------------
     def save(self, path: Any) -> Any:
-        """Write `model.safetensors` (weights + calibration) and `model.json` to folder `path`."""
+        """Write `model.safetensors` (weights + calibration) and `model.json` to folder `path`
+        (not `decision_scores_` / `labels_`: they belong to the training images)."""
         self.check_fitted()
         if not hasattr(self, "threshold_"):
             raise ConfigError(f"this {self.name} is not calibrated: fit it before saving")

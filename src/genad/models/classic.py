@@ -13,6 +13,7 @@ The SVM sees the codes standardised per dimension (genad's choice, measured in t
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,16 +94,19 @@ def isolation_score(
     threshold: torch.Tensor,
     n_node_samples: torch.Tensor,
     max_samples: int,
+    steps: int | None = None,
 ) -> torch.Tensor:
     """2^(-E[h(x)] / c(max_samples)) for each row of z (B, D) -> (B,), in (0, 1], higher = more
     anomalous. The trees are stored as one node table: `roots` (T,) are the trees' first nodes,
     `left`/`right` global child indices (-1 at leaves), a point goes left when
-    z[feature] <= threshold; h = depth of the leaf reached + c(samples in that leaf)."""
-    node = roots.expand(len(z), -1).clone()  # (B, T)
+    z[feature] <= threshold; h = depth of the leaf reached + c(samples in that leaf).
+    `steps`: descend exactly that many times instead of until every point is at a leaf; from
+    `tree_depth` on, the same scores, by a loop that does not depend on the data (a graph's)."""
+    node = roots.expand(z.shape[0], -1).clone()  # (B, T)
     depth = torch.zeros(node.shape, dtype=torch.float64, device=z.device)
-    while True:
+    for _ in itertools.count() if steps is None else range(steps):
         inner = left[node] >= 0
-        if not inner.any():
+        if steps is None and not inner.any():
             break
         f = feature[node].clamp_min(0)
         go_left = z.gather(1, f) <= threshold[node]
@@ -110,6 +114,15 @@ def isolation_score(
         depth += inner
     h = depth + average_path_length(n_node_samples[node])
     return torch.pow(2.0, -h.mean(1) / average_path_length(torch.tensor(max_samples)))
+
+
+def tree_depth(roots: torch.Tensor, left: torch.Tensor, right: torch.Tensor) -> int:
+    """The most descents from a root to a leaf in a node table (see `isolation_score`)."""
+    node, depth = roots, 0
+    while bool((left[node] >= 0).any()):
+        inner = node[left[node] >= 0]
+        node, depth = torch.cat([left[inner], right[inner]]), depth + 1
+    return depth
 
 
 @dataclass
