@@ -734,14 +734,42 @@ def plot_lemma1(rows: Sequence[Mapping[str, Any]], path: str | Path,
     for ax in (mi_ax, tc_ax):
         ax.set_xlabel("lambda (info weight)")
         ax.grid(alpha=0.3)
-    _scatter_groups(bound_ax, rows, "lemma1_bound", "lemma1_tc_inferred", "model", "lambda")
-    hi = max([float(r.get("lemma1_bound") or 0) for r in rows] + [1e-6])
-    bound_ax.plot([0, hi], [0, hi], color="gray", ls=":", lw=1, label="TC = bound")
-    bound_ax.set_xlabel("bound: TC(c) + sum_i H(c_hat_i | c_i), nats")
-    bound_ax.set_ylabel("TC(c_hat) of generated images' codes, nats")
-    bound_ax.grid(alpha=0.3)
-    bound_ax.legend(fontsize=7, frameon=False)
+    _lemma1_bound_panel(bound_ax, rows, "lambda")
     fig.suptitle(title or "Lemma 1: attribute control (MI) vs total correlation, per lambda")
+    return _save(fig, path)
+
+
+def _lemma1_bound_panel(ax: Any, rows: Sequence[Mapping[str, Any]], note: str | None) -> None:
+    """Lemma 1's inequality: TC of the codes read back from generated images against its bound
+    TC(c) + sum_i H(c_hat_i | c_i), mean ± std per group, with the diagonal TC = bound."""
+    _scatter_groups(ax, rows, "lemma1_bound", "lemma1_tc_inferred", "model", note)
+    hi = max([float(r.get("lemma1_bound") or 0) for r in rows] + [1e-6])
+    ax.plot([0, hi], [0, hi], color="gray", ls=":", lw=1, label="TC = bound")
+    ax.set_xlabel("bound: TC(c) + sum_i H(c_hat_i | c_i), nats")
+    ax.set_ylabel("TC(c_hat) of generated images' codes, nats")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, frameon=False)
+
+
+def plot_runs_summary(rows: Sequence[Mapping[str, Any]], path: str | Path,
+                      title: str | None = None) -> Path:
+    """Finished runs of fixed settings side by side (rows: "model" = the setting's label plus
+    the figures of genad.disentangle's evaluation), mean ± std over each label's seeds: quality
+    against disentanglement (FID (probe) vs MIG) and Lemma 1's TC(c_hat) against its bound."""
+    if not rows:
+        raise DataError("no runs to plot")
+    fig = _figure(11.0, 4.4)
+    trade_ax, bound_ax = fig.subplots(1, 2)
+    _scatter_groups(trade_ax, rows, "fid_probe", "mig", "model", None)
+    trade_ax.set_xlabel("FID (genad probe features; lower is better)")
+    trade_ax.set_ylabel("MIG (higher is better)")
+    trade_ax.grid(alpha=0.3)
+    trade_ax.legend(fontsize=7, frameon=False)
+    trade_ax.set_title("quality / disentanglement", fontsize=9)
+    _lemma1_bound_panel(bound_ax, rows, None)
+    bound_ax.set_title("Lemma 1: TC(c_hat) <= TC(c) + sum_i H(c_hat_i | c_i)", fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
     return _save(fig, path)
 
 
