@@ -17,8 +17,7 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
-
+from genad.metrics.tables import aggregate, fmt, group_rows
 from genad.report import plot_runs_summary
 
 COLUMNS = (("mig", "MIG"), ("factor_vae", "FactorVAE score"), ("fid_probe", "FID (probe)"),
@@ -42,23 +41,17 @@ def read_groups(specs: list[str]) -> list[dict]:
 
 
 def table(rows: list[dict]) -> str:
-    """Markdown: one line per label, mean ± std (sample std; none for one file)."""
+    """Markdown: one line per label, mean ± std over its files (sample std; none for one)."""
+    keys = [k for k, _ in COLUMNS]
     head = "| setting | runs | budget | steps | " + " | ".join(n for _, n in COLUMNS) + " |"
     lines = [head, "|" + "---|" * (len(COLUMNS) + 4)]
-    for label in dict.fromkeys(r["model"] for r in rows):
-        mine = [r for r in rows if r["model"] == label]
-        cells = []
-        for key, _ in COLUMNS:
-            vals = [float(r[key]) for r in mine if r.get(key) is not None]
-            if not vals:
-                cells.append("–")
-            elif len(vals) == 1:
-                cells.append(f"{vals[0]:.3f}")
-            else:
-                cells.append(f"{np.mean(vals):.3f} ± {np.std(vals, ddof=1):.3f}")
+    groups = group_rows(rows, ("model",))
+    for agg in aggregate(rows, by=("model",), metrics=keys):
+        mine = groups[(agg["model"],)]
+        cells = [fmt(agg[f"{k}_mean"], agg[f"{k}_std"], agg["n"]) for k in keys]
         steps = sorted({r.get("steps") for r in mine if r.get("steps")})
         budgets = sorted({str(r.get("budget")) for r in mine})
-        lines.append(f"| {label} | {len(mine)} | {', '.join(budgets)} | "
+        lines.append(f"| {agg['model']} | {agg['n']} | {', '.join(budgets)} | "
                      f"{', '.join(f'{s:,}' for s in steps) or '–'} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

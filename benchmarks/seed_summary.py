@@ -16,10 +16,9 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
-
 import genad
 from genad.disentangle import BUDGETS, model_centrality
+from genad.metrics.tables import aggregate
 
 METRICS = ("mig", "factor_vae", "beta_vae", "dci_disentanglement", "sap", "fid_probe",
            "control", "tc_real")
@@ -37,11 +36,11 @@ def main() -> None:
     budget = budgets.pop()
     summary: dict = {"runs": [str(r.name) for r in args.runs], "budget": budget,
                      "per_seed": [{k: f.get(k) for k in ("seed", *METRICS)} for f in finals]}
+    agg = aggregate(finals, by=(), metrics=METRICS)[0]
     for k in METRICS:
-        vals = [f[k] for f in finals if f.get(k) is not None]
-        if vals:
-            summary[k] = [float(np.mean(vals)),
-                          float(np.std(vals, ddof=1)) if len(vals) > 1 else None]
+        counted = sum(f.get(k) is not None for f in finals)
+        if counted:
+            summary[k] = [agg[f"{k}_mean"], agg[f"{k}_std"] if counted > 1 else None]
     if len(args.runs) > 1:
         nets = [genad.load(str(r / "model")) for r in args.runs]
         n_train, n_eval = BUDGETS[budget]["votes"]
