@@ -13,8 +13,10 @@ from torch import nn
 
 import genad
 from genad.errors import ConfigError
-from genad.models.egbad import EGBADConfig, EGBADDiscriminator, egbad_score
+from genad.models.egbad import EGBADConfig, EGBADDiscriminator, EGBADEncoder, egbad_score
 from genad.models.gan_common import ema_update
+from genad.nn import DCEncoder
+from genad.nn.gan import InfoGANGenerator
 from tests.conftest import SMALL
 from tests.models.conftest import _eval
 
@@ -111,5 +113,72 @@ def test_egbad_save_load_keeps_the_moving_averages(digits, tmp_path) -> None:
         for (name, t), t2 in zip(det.nets_[k].state_dict().items(),
                                  back.nets_[k].state_dict().values()):
             assert torch.equal(t, t2), (k, name)
+    np.testing.assert_array_equal(back.decision_function(digits[:8]),
+                                  det.decision_function(digits[:8]))
+
+
+# ---- arch="official": the authors' MNIST networks (bigan/mnist_utilities.py) -----------------
+
+def _official_nets(size: int = 28):
+    return (EGBADEncoder(size, 1, 200), InfoGANGenerator(size, 1, 200),
+            EGBADDiscriminator(size, 1, 200, official=True))
+
+
+def test_official_networks_have_the_authors_trainable_variables() -> None:
+    """Counted by hand from mnist_utilities.py at 28 px, latent 200 (kernels + biases, and
+    BatchNorm's gamma and beta): E conv3x3 1->32, conv3x3 s2 32->64 + BN, conv3x3 s2 64->128 +
+    BN, dense 7*7*128 -> 200; G dense 200->1024 + BN, dense 1024->7*7*128 + BN, deconv4 s2
+    128->64 + BN, deconv4 s2 64->1; D conv4 s2 1->64, conv4 s2 64->64 + BN, dense 200->512,
+    dense (7*7*64 + 512)->1024, dense 1024->1."""
+    e, g, d = _official_nets()
+    count = {k: sum(p.numel() for p in n.parameters()) for k, n in zip("egd", (e, g, d))}
+    assert count["e"] == 320 + 18_496 + 128 + 73_856 + 256 + 1_254_600
+    assert count["g"] == 205_824 + 2_048 + 6_428_800 + 12_544 + 131_136 + 128 + 1_025
+    assert count["d"] == 1_088 + 65_600 + 128 + 102_912 + 3_736_576 + 1_025
+    x = torch.rand(3, 1, 28, 28) * 2 - 1
+    z = e(x)
+    assert z.shape == (3, 200) and g(z).shape == (3, 1, 28, 28)
+    logit, f = d(x, z)
+    assert logit.shape == (3,) and f.shape == (3, 1024)
+
+
+def test_official_encoder_pads_stride_two_as_tensorflow_same() -> None:
+    """TF's SAME on an even side with a 3x3 stride-2 kernel pads one row/column at the bottom
+    right only: output pixel (0, 0) sees input rows/columns 0-2 (PyTorch's padding=1 would see
+    -1..1), so an impulse at (2, 2) reaches it."""
+    conv = EGBADEncoder(28, 1, 4).net[2]
+    assert isinstance(conv, nn.Conv2d) and conv.stride == (2, 2) and conv.padding == (0, 0)
+    stage = EGBADEncoder(28, 1, 4).net[1:3]
+    with torch.no_grad():
+        stage[1].weight.fill_(1.0)
+        stage[1].bias.zero_()
+        x = torch.zeros(1, stage[1].in_channels, 28, 28)
+        x[..., 2, 2] = 1.0
+        y = stage(x)
+    assert y.shape[-2:] == (14, 14)
+    assert y[0, 0, 0, 0] > 0 and y[0, 0, 1, 1] > 0 and y[0, 0, 0, 2] == 0
+
+
+def test_official_arch_is_built_with_tensorflows_batchnorm() -> None:
+    det = genad.create("egbad", **{**SMALL, "arch": "official"})
+    det.setup(1)
+    assert isinstance(det.nets_["e"], EGBADEncoder)
+    assert isinstance(det.nets_["g"], InfoGANGenerator)
+    norms = [m for k in ("e", "g", "d", "e_ema") for m in det.nets_[k].modules()
+             if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    assert len(norms) == 2 + 3 + 1 + 2
+    assert all((m.momentum, m.eps) == (0.01, 1e-3) for m in norms)
+    dcgan = genad.create("egbad", **SMALL)  # the default keeps genad's DCGAN plan
+    dcgan.setup(1)
+    assert isinstance(dcgan.nets_["e"], DCEncoder)
+    with pytest.raises(ConfigError, match="arch"):
+        genad.create("egbad", arch="bigan")
+
+
+def test_official_arch_fits_scores_and_reloads(digits, tmp_path) -> None:
+    det = genad.create("egbad", **{**SMALL, "arch": "official"}).fit(digits)
+    det.save(tmp_path / "m")
+    back = genad.load(tmp_path / "m")
+    assert back.config.arch == "official"
     np.testing.assert_array_equal(back.decision_function(digits[:8]),
                                   det.decision_function(digits[:8]))

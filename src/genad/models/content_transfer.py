@@ -14,15 +14,16 @@ The networks are genad's DCGAN blocks (BatchNorm; `norm="instance"` gives the pa
 InstanceNorm); A and B go through E1 and D as one batch so that BatchNorm's statistics
 cannot tell the domains apart.
 
-genad adds a non-adversarial term (on by default, `mmd_weight=0, standardize=False` is the
-paper): an RBF MMD between E1(a) and E1(b) in each batch, on codes standardised per
-dimension. Why: in a CPU budget of ~2,000 steps the discriminator never learns what a probe
-trained afterwards finds (a fresh one needs ~3,000 steps on frozen codes), so E1 leaked the
-domain (MNIST: 0.93-0.98 balanced accuracy); the MMD is a two-sample statistic that needs no
-training. The RBF kernel, though, hardly sees a shift along the codes' low-variance directions,
-where the remaining leak sits, so a second untrained term (`linear_weight`) takes Fisher's
-discriminant direction, computed in closed form each step from the batch and a bank of the
-last `mmd_bank` codes of each domain, and penalises the batch's separation along it.
+genad adds two non-adversarial terms (on by default; `mmd_weight=0, linear_weight=0,
+mmd_bank=0, standardize=False` is the paper): an RBF MMD between E1(a) and E1(b) in each batch,
+on codes standardised per dimension. Why: in a CPU budget of ~2,000 steps the discriminator
+never learns what a probe trained afterwards finds (a fresh one needs ~3,000 steps on frozen
+codes), so E1 leaked the domain (MNIST: 0.93-0.98 balanced accuracy); the MMD is a two-sample
+statistic that needs no training. The RBF kernel, though, hardly sees a shift along the codes'
+low-variance directions, where the remaining leak sits, so a second untrained term
+(`linear_weight`) takes Fisher's discriminant direction, computed in closed form each step from
+the batch and a bank of the last `mmd_bank` codes of each domain (at most a quarter of the
+smaller domain's images), and penalises the batch's separation along it.
 """
 
 from __future__ import annotations
@@ -76,23 +77,24 @@ class ContentTransferConfig(TrainableConfig):
     #   Autoencoder, Louizos et al. 2016); paper: 0 (none). In a CPU budget the adversary never
     #   catches up (MNIST frame 16 px, 12 epochs: its loss at chance, leakage 0.98); with the
     #   MMD on standardised codes, batch 64, 24 epochs: leakage 0.58, add 0.995, remove 1.0
-    linear_weight: float = 0.0  # weight of a closed-form linear adversary (`linear_witness`):
+    linear_weight: float = 1.0  # weight of a closed-form linear adversary (`linear_witness`):
     #   Fisher's discriminant direction between E1(a) and E1(b), computed each step from the
     #   batch and the bank (no training, detached), and the batch's separation along it as
-    #   the loss; paper: none. E1's codes are nearly low-rank (covariance eigenvalues 40, 30,
-    #   26, 15, ... down to 0.002) and the leak sits in low-variance directions that the
+    #   the loss; paper: none (0). E1's codes are nearly low-rank (covariance eigenvalues 40,
+    #   30, 26, 15, ... down to 0.002) and the leak sits in low-variance directions that the
     #   isotropic RBF kernel hardly sees (MNIST digit 32 px: mean difference 0.5 of a pairwise
     #   distance of 16, LDA on the codes 0.79). MNIST digit 32 px, batch 64, 24 epochs, bank
     #   1024: leakage 0.77 (MMD alone) -> 0.53, add 0.958, remove 0.989, cycle MAE 0.059;
-    #   frame 0.63 -> 0.50 (benchmarks/content_transfer.py sets 1 and bank 1024). Off by
-    #   default: on the bundled digits (718 images a domain, 240 steps, frame 16 px) it leaks
-    #   0.96 with bank 1024 (0.51 without the term, 0.54 with bank 128), so stale bank codes
-    #   early in short runs mislead it; to be resolved before it becomes the default
-    mmd_bank: int = 0  # earlier detached E1 codes of each domain (newest first) that the
+    #   frame 0.63 -> 0.50 (benchmarks/content_transfer.py)
+    mmd_bank: int = 1024  # earlier detached E1 codes of each domain (newest first) that the
     #   MMD and the linear adversary add to the batch's samples; gradients reach only the
-    #   batch. 0 = the batch alone (paper: no such term). For the RBF MMD alone it did not
-    #   help (digit 32 px: leakage 0.82 with 1024, 0.77 without); Fisher's direction needs it
-    #   (a 128 x 128 covariance from 64 + 64 codes is singular)
+    #   batch. 0 = the batch alone (paper: no such term). Fisher's direction needs it (a
+    #   128 x 128 covariance from 64 + 64 codes is singular). At fit it is capped at a quarter
+    #   of the smaller domain's images (`bank_size_`): a bank that holds most of a small
+    #   training set wrecks the term (bundled digits, frame 16 px, 240 steps, seed 0: leakage
+    #   0.54 / 0.56 / 0.85 / 0.96 with banks 128 / 256 / 512 / 1024, 0.51 without the term;
+    #   the cap gives 179 there: 0.553 / 0.528 / 0.622 over seeds 0-2, against 0.508 / 0.556 /
+    #   0.544 without the term); MNIST's 4,800 training images a domain leave 1024
     ridge: float = 0.01  # added to the covariance's diagonal for the linear adversary (the
     #                      codes are standardised: variance 1 per dimension)
     clip: float = 5.0  # gradient-norm clipping of both updates (paper: clip_grad_norm_ 5)
@@ -275,9 +277,10 @@ class ContentTransfer(Trainable):
             loss = loss + c.linear_weight * lin
             out["linear"] = lin.detach()
         if c.mmd_bank > 0 and (c.mmd_weight > 0 or c.linear_weight > 0):
-            for key, z in (("a", seen[:k]), ("b", seen[k:])):  # the last mmd_bank codes of
+            size = getattr(self, "bank_size_", c.mmd_bank)  # fit caps it (see the config)
+            for key, z in (("a", seen[:k]), ("b", seen[k:])):  # the last `size` codes of
                 old = bank.get(key, z.new_zeros((0, z.shape[1])))  # each domain, newest first
-                bank[key] = torch.cat([z.detach(), old])[:c.mmd_bank]
+                bank[key] = torch.cat([z.detach(), old])[:size]
         self.optimize(loss, "ae", clip=self.config.clip)
         for _ in range(c.disc_steps if c.disc_weight > 0 else 0):
             logits = n["disc"](seen.detach())
@@ -304,6 +307,7 @@ class ContentTransfer(Trainable):
         pairs = torch.stack([xa[pick[0]], xb[pick[1]]], 1)  # (N, 2, C, S, S)
         self.setup(int(xa.shape[1]))
         self.bank_: dict[str, torch.Tensor] = {}  # mmd_bank's codes of A and B (train_step)
+        self.bank_size_ = min(self.config.mmd_bank, min(len(xa), len(xb)) // 4)
         self.train(pairs, run_dir=run_dir, resume=resume, quiet=quiet)
         for net in self.nets_.values():
             net.eval()

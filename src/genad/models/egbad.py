@@ -13,10 +13,17 @@ average of its weights (decay 0.999), and those averaged copies score (Sec. 3):
 with f the joint layer of D before its logit. We divide A by the pixel count C*H*W, the same
 constant for every image (the ranking is unchanged, the numbers stay near 1).
 
-Kept different from the authors' code, on purpose: E, G and D's image branch are genad's DCGAN
-networks (4x4 stride-2 stages down to 4x4, for any power-of-two size) where theirs are fixed
-to 28x28 MNIST; D and the G/E update see the same batch and z (theirs draw a second batch and
-a fresh z for the G/E update), since the engine hands one batch per step.
+Networks (`arch`): "dcgan" (the default) gives E, G and D's image branch genad's DCGAN plan
+(4x4 stride-2 stages down to 4x4, widths doubling from `width`); "official" builds the
+authors' MNIST networks (bigan/mnist_utilities.py), whose layer plan ends at S/4 (7x7 at their
+28 px, 8x8 at genad's 32 px): E a 3x3 convolution of width/2, two 3x3 stride-2 convolutions of
+width and 2 * width (TensorFlow's SAME padding, one extra row and column at the bottom right),
+then a dense layer to the code; G dense 1024, dense (S/4)^2 x 128, two 4x4 stride-2
+deconvolutions (the InfoGAN MNIST generator's plan); D's image branch two 4x4 stride-2
+convolutions of `width` each. Their BatchNorm keeps TensorFlow's defaults (running averages
+decay 0.99, eps 1e-3). Kept different from the authors' code: D and the G/E update see the same
+batch and z (theirs draw a second batch and a fresh z for the G/E update), since the engine
+hands one batch per step.
 """
 
 from __future__ import annotations
@@ -33,11 +40,17 @@ from genad.models.base import Detector, DetectorConfig
 from genad.models.gan_common import bce, ema_update, weights_frozen
 from genad.nn import DCDecoder, DCEncoder
 from genad.nn.dcgan import _levels
+from genad.nn.gan import InfoGANGenerator
 from genad.registry import register
+from genad.trainable import check_choices
+
+ARCHS = ("dcgan", "official")
 
 
 @dataclass
 class EGBADConfig(DetectorConfig):
+    arch: str = "dcgan"  # "official": the authors' MNIST E, G, D (bigan/mnist_utilities.py)
+    #                      at S/4 (see the module docstring); "dcgan": genad's DCGAN plan
     batch_size: int = 100  # batch_size (bigan/mnist_utilities.py)
     latent: int = 200  # latent_dim for MNIST (bigan/mnist_utilities.py)
     width: int = 64  # first-stage channels of E, G and D's image branch (DCGAN's 64)
@@ -52,6 +65,7 @@ class EGBADConfig(DetectorConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        check_choices(self, arch=ARCHS)
         if not 0 <= self.ema_decay < 1:
             raise ConfigError("ema_decay must be in [0, 1)")
 
@@ -63,27 +77,68 @@ class EGBADDiscriminator(nn.Module):
     activations are the features f, then a linear logit. LeakyReLU(`slope`) and dropout 0.5
     after every convolution and dense layer but the logit, as theirs (dropout in training only).
 
+    With `official=True` the image branch is the authors' own: two stages of `width` channels
+    each, down to S/4 (their 7x7 at 28 px).
+
     forward: (x (B, C, S, S), z (B, nz)) -> (logit (B,), features (B, 2 * hidden))."""
 
     def __init__(self, size: int, channels: int, nz: int, width: int = 64, hidden: int = 512,
-                 slope: float = 0.1) -> None:
+                 slope: float = 0.1, official: bool = False) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         c_in, w = channels, width
-        for i in range(_levels(size)):
+        stages = 2 if official else _levels(size)
+        for i in range(stages):
             if i:
-                c_in, w = w, 2 * w
+                c_in, w = w, w if official else 2 * w
             layers += [nn.Conv2d(c_in, w, 4, 2, 1), *([nn.BatchNorm2d(w)] if i else []),
                        nn.LeakyReLU(slope), nn.Dropout(0.5)]
-        self.x_net = nn.Sequential(*layers, nn.Flatten())  # -> (B, w * 4 * 4)
+        side = size >> stages
+        self.x_net = nn.Sequential(*layers, nn.Flatten())  # -> (B, w * side * side)
         self.z_net = nn.Sequential(nn.Linear(nz, hidden), nn.LeakyReLU(slope), nn.Dropout(0.5))
-        self.joint = nn.Sequential(nn.Linear(w * 16 + hidden, 2 * hidden), nn.LeakyReLU(slope),
-                                   nn.Dropout(0.5))
+        self.joint = nn.Sequential(nn.Linear(w * side * side + hidden, 2 * hidden),
+                                   nn.LeakyReLU(slope), nn.Dropout(0.5))
         self.head = nn.Linear(2 * hidden, 1)
 
     def forward(self, x: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         f = self.joint(torch.cat([self.x_net(x), self.z_net(z)], 1))  # (B, 2 * hidden)
         return self.head(f).flatten(), f
+
+
+class EGBADEncoder(nn.Module):
+    """The authors' MNIST encoder (mnist_utilities.py `encoder`) at any size divisible by 4:
+    a 3x3 convolution to width/2 channels (no normalisation or activation after it, as
+    theirs), two 3x3 stride-2 convolutions to width and 2 * width with BatchNorm and
+    LeakyReLU(`slope`), each padded as TensorFlow's SAME pads a stride-2 3x3 kernel on an even
+    side (one row and column, at the bottom and right), then a dense layer to the code.
+    (B, C, S, S) -> (B, nz); width 64 gives their 32, 64, 128 channels."""
+
+    def __init__(self, size: int, channels: int, nz: int, width: int = 64,
+                 slope: float = 0.1) -> None:
+        super().__init__()
+        if size % 4:
+            raise ConfigError(f"the official EGBAD networks need a size divisible by 4, got {size}")
+        half, side = max(width // 2, 1), size // 4
+        self.net = nn.Sequential(
+            nn.Conv2d(channels, half, 3, 1, 1),
+            nn.ZeroPad2d((0, 1, 0, 1)), nn.Conv2d(half, width, 3, 2), nn.BatchNorm2d(width),
+            nn.LeakyReLU(slope),
+            nn.ZeroPad2d((0, 1, 0, 1)), nn.Conv2d(width, 2 * width, 3, 2),
+            nn.BatchNorm2d(2 * width), nn.LeakyReLU(slope),
+            nn.Flatten(), nn.Linear(2 * width * side * side, nz),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def tensorflow_batchnorm(net: nn.Module) -> nn.Module:
+    """Give every BatchNorm in `net` TensorFlow's defaults (`tf.layers.batch_normalization`:
+    running averages with decay 0.99, eps 1e-3); returns `net`."""
+    for m in net.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.momentum, m.eps = 0.01, 1e-3
+    return net
 
 
 def init_egbad_weights(m: nn.Module) -> None:
@@ -113,14 +168,19 @@ class EGBAD(Detector):
 
     def build(self, channels: int) -> dict[str, nn.Module]:
         c = self.config
+        official = c.arch == "official"
         nets = {
-            "e": DCEncoder(c.image_size, channels, c.latent, c.width, slope=c.slope),
-            "g": DCDecoder(c.image_size, channels, c.latent, c.width),
+            "e": EGBADEncoder(c.image_size, channels, c.latent, c.width, c.slope) if official
+            else DCEncoder(c.image_size, channels, c.latent, c.width, slope=c.slope),
+            "g": InfoGANGenerator(c.image_size, channels, c.latent) if official
+            else DCDecoder(c.image_size, channels, c.latent, c.width),
             "d": EGBADDiscriminator(c.image_size, channels, c.latent, c.width, c.hidden,
-                                    c.slope),
+                                    c.slope, official),
         }
         for net in nets.values():
             net.apply(init_egbad_weights)
+            if official:
+                tensorflow_batchnorm(net)
         # the moving averages start at the initial weights, as TensorFlow's do; not optimised
         emas = {f"{k}_ema": copy.deepcopy(v).requires_grad_(False) for k, v in nets.items()}
         return {**nets, **emas}
