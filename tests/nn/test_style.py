@@ -79,6 +79,25 @@ def test_codes_enter_only_the_chosen_scales() -> None:
         StyleGenerator(16, 1, 4, 2, code_scales=[3])
 
 
+def test_continuous_codes_can_enter_other_scales_than_the_categorical() -> None:
+    """cont_scales=[2]: the last two code entries (continuous) reach only the 16x16 block, the
+    first three (a one-hot) every block; each block's code map reads only its entries."""
+    torch.manual_seed(0)
+    g = StyleGenerator(16, 1, z_dim=4, code_dim=5, width=8, w_dim=16, cont_scales=[2], n_cont=2)
+    assert [b.ada1.code.weight.shape[1] for b in g.blocks] == [3, 3, 5]
+    z, c = torch.randn(3, 4), torch.zeros(3, 5)
+    cont, cat = c.clone(), c.clone()
+    cont[:, 3:], cat[:, 0] = 1.0, 1.0
+    _set(g, 1, 1.0)  # the 8x8 image: moved by the one-hot, not by the continuous entries
+    torch.testing.assert_close(g(z, c, noise=False), g(z, cont, noise=False))
+    assert not torch.allclose(g(z, c, noise=False), g(z, cat, noise=False))
+    _set(g, 2, 1.0)
+    assert not torch.allclose(g(z, c, noise=False), g(z, cont, noise=False))
+    assert "code_entries0" not in g.state_dict()  # rebuilt from the arguments, not saved
+    with pytest.raises(ValueError, match="cont_scales"):
+        StyleGenerator(16, 1, 4, 5, cont_scales=[3], n_cont=2)
+
+
 def test_growth_by_images_phases() -> None:
     from genad.nn.style import growth_by_images
 

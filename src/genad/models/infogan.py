@@ -163,6 +163,8 @@ class MSInfoGANConfig(InfoGANConfig):
     w_dim: int = 128  # StyleGAN uses 512; smaller for CPU-sized runs
     mapping_layers: int = 4  # StyleGAN uses 8 (App. C)
     code_scales: tuple[int, ...] | None = None  # blocks (0 = 4x4) the codes enter; None = all
+    cont_scales: tuple[int, ...] | None = None  # blocks the continuous codes enter instead
+    #   (the categorical ones keep `code_scales`); None = the same as code_scales
     grow: bool = True  # progressive growing from 4x4 (ProGAN Sec. 3)
     final_share: float = 0.5  # share of the steps spent at the final resolution when growing
     phase_images: int | None = None  # images per growth phase (ProGAN Sec. A.1: 600k); None:
@@ -190,6 +192,8 @@ class MSInfoGANConfig(InfoGANConfig):
             raise ConfigError("ms-infogan builds its own style-based networks; arch is infogan's")
         if self.code_scales is not None:
             self.code_scales = _int_tuple(self.code_scales)
+        if self.cont_scales is not None:
+            self.cont_scales = _int_tuple(self.cont_scales)
         if not 0 <= self.final_share < 1:
             raise ConfigError("final_share must be in [0, 1)")
         if (self.r1 is not None and self.r1 < 0) or self.r1_every < 1:
@@ -581,7 +585,8 @@ class MSInfoGAN(_InfoGANBase):
         c = self.config
         g = StyleGenerator(c.image_size, channels, c.noise_dim, self.code_dim, c.width,
                            c.max_width, c.w_dim, c.mapping_layers,
-                           None if c.code_scales is None else list(c.code_scales))
+                           None if c.code_scales is None else list(c.code_scales),
+                           None if c.cont_scales is None else list(c.cont_scales), c.continuous)
         d = ProgressiveDiscriminator(c.image_size, channels, c.width, c.max_width, c.feature_dim,
                                      c.mbstd_group)
         q = QHead(c.feature_dim, c.q_hidden, sum(c.categorical), c.continuous, c.q_fixed_std)

@@ -133,19 +133,30 @@ class StyleGenerator(nn.Module):
     """(z (B, z_dim), c (B, code_dim) or None) -> images (B, C, r, r), r = 4 * 2**stage.
 
     `code_scales`: indices of the blocks (0 = 4x4) whose styles the codes modulate; None = all.
+    `cont_scales`: where the last `n_cont` code entries (InfoGAN's continuous codes, after the
+    one-hot categorical ones) enter instead; None = `code_scales` too. Each block's code
+    affine map reads only the entries that enter it.
     """
 
     def __init__(self, size: int, channels: int, z_dim: int, code_dim: int, width: int = 32,
                  max_width: int = 256, w_dim: int = 128, mapping_layers: int = 4,
-                 code_scales: list[int] | None = None) -> None:
+                 code_scales: list[int] | None = None, cont_scales: list[int] | None = None,
+                 n_cont: int = 0) -> None:
         super().__init__()
         widths = block_widths(size, width, max_width)
         n = len(widths)
         scales = list(range(n)) if code_scales is None else sorted(set(code_scales))
-        if any(not 0 <= s < n for s in scales):
-            raise ValueError(f"code_scales must index blocks 0..{n - 1}, got {code_scales}")
-        self.code_scales = scales
+        cont = scales if cont_scales is None else sorted(set(cont_scales))
+        for name, given in (("code_scales", scales), ("cont_scales", cont)):
+            if any(not 0 <= s < n for s in given):
+                raise ValueError(f"{name} must index blocks 0..{n - 1}, got {given}")
+        if not 0 <= n_cont <= code_dim:
+            raise ValueError(f"n_cont must be in 0..{code_dim}, got {n_cont}")
+        self.code_scales, self.cont_scales = scales, cont
         self.z_dim, self.code_dim = z_dim, code_dim
+        first_cont = code_dim - n_cont
+        entries = [[d for d in range(code_dim) if i in (cont if d >= first_cont else scales)]
+                   for i in range(n)]  # the code entries that block i reads
         layers: list[nn.Module] = []
         for i in range(mapping_layers):
             layers += [EqualLinear(z_dim if i == 0 else w_dim, w_dim, lr_mul=0.01),
@@ -153,10 +164,14 @@ class StyleGenerator(nn.Module):
         self.mapping = nn.Sequential(*layers)
         self.const = nn.Parameter(torch.randn(1, widths[0], 4, 4))
         self.blocks = nn.ModuleList(
-            StyleBlock(widths[max(i - 1, 0)], widths[i], channels, w_dim,
-                       code_dim if i in scales else 0, first=i == 0)
+            StyleBlock(widths[max(i - 1, 0)], widths[i], channels, w_dim, len(entries[i]),
+                       first=i == 0)
             for i in range(n)
         )
+        self._all_entries = [e == list(range(code_dim)) for e in entries]
+        for i, e in enumerate(entries):  # not saved: rebuilt from the config
+            self.register_buffer(f"code_entries{i}", torch.tensor(e, dtype=torch.long),
+                                 persistent=False)
         self.register_buffer("stage", torch.tensor(n - 1))
         self.register_buffer("alpha", torch.tensor(1.0))
 
@@ -174,7 +189,8 @@ class StyleGenerator(nn.Module):
             if i == stage and i > 0 and alpha < 1:
                 skip = F.interpolate(self.blocks[i - 1].to_rgb(h), scale_factor=2,
                                      mode="nearest")
-            h = self.blocks[i](h, w, c, noise)
+            ci = c if c is None or self._all_entries[i] else c[:, getattr(self, f"code_entries{i}")]
+            h = self.blocks[i](h, w, ci, noise)
         out = self.blocks[stage].to_rgb(h)
         return out if skip is None else torch.lerp(skip, out, alpha)
 
