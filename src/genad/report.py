@@ -86,6 +86,17 @@ def plot_roc(labels: Any, scores: Any, path: str | Path, title: str = "ROC curve
     return _save(fig, path)
 
 
+def histogram_edges(scores: np.ndarray, bins: int, threshold: float | None = None
+                    ) -> tuple[np.ndarray, int]:
+    """(bin edges over the 0.5th-99.5th percentile of `scores`, widened to the threshold;
+    how many scores fall outside them)."""
+    lo, hi = (float(v) for v in np.percentile(scores, [0.5, 99.5]))
+    if threshold is not None and np.isfinite(threshold):
+        lo, hi = min(lo, threshold), max(hi, threshold)
+    outside = int(((scores < lo) | (scores > hi)).sum())
+    return np.linspace(lo, hi if hi > lo else lo + 1, bins + 1), outside
+
+
 def plot_histograms(
     labels: Any,
     scores: Any,
@@ -97,17 +108,16 @@ def plot_histograms(
     """Normal vs anomalous score histograms on shared bins, densities so sizes may differ.
 
     labels (N,) 0/1 (one class alone is allowed), scores (N,); `threshold` draws a line.
+    The bins span the 0.5th-99.5th percentile of the scores (and the threshold): a few
+    extreme scores would squash the rest into one bin; scores outside are counted in the
+    edge bins and the axis label says how many.
     """
     y, s = check_inputs(labels, scores, both_classes=False)
-    nbins = bins or int(np.clip(np.sqrt(len(s)), 10, 50))
-    lo, hi = float(s.min()), float(s.max())
-    if threshold is not None and np.isfinite(threshold):
-        lo, hi = min(lo, threshold), max(hi, threshold)
-    edges = np.linspace(lo, hi if hi > lo else lo + 1, nbins + 1)
+    edges, outside = histogram_edges(s, bins or int(np.clip(np.sqrt(len(s)), 10, 50)), threshold)
     fig = _figure(6.0, 3.8)
     ax = fig.subplots()
     for cls, name, color in ((0, "normal", NORMAL_COLOR), (1, "anomalous", ANOMALY_COLOR)):
-        part = s[y == cls]
+        part = np.clip(s[y == cls], edges[0], edges[-1])
         if len(part):
             ax.hist(
                 part,
@@ -119,7 +129,10 @@ def plot_histograms(
             )
     if threshold is not None:
         ax.axvline(threshold, color="black", ls="--", lw=1.5, label=f"threshold = {threshold:.3g}")
-    ax.set(xlabel="anomaly score (higher = more anomalous)", ylabel="density")
+    xlabel = "anomaly score (higher = more anomalous)"
+    if outside:
+        xlabel += f"\n{outside} scores beyond the 0.5th-99.5th percentile, in the edge bins"
+    ax.set(xlabel=xlabel, ylabel="density")
     ax.set_title(title, wrap=True)
     ax.grid(alpha=0.3)
     ax.legend()
