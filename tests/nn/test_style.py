@@ -93,7 +93,7 @@ def test_continuous_codes_can_enter_other_scales_than_the_categorical() -> None:
     assert not torch.allclose(g(z, c, noise=False), g(z, cat, noise=False))
     _set(g, 2, 1.0)
     assert not torch.allclose(g(z, c, noise=False), g(z, cont, noise=False))
-    assert "code_entries0" not in g.state_dict()  # rebuilt from the arguments, not saved
+    assert not any("code_entries" in k for k in g.state_dict())  # rebuilt, not saved
     with pytest.raises(ValueError, match="cont_scales"):
         StyleGenerator(16, 1, 4, 5, cont_scales=[3], n_cont=2)
 

@@ -92,12 +92,17 @@ class AdaIN(nn.Module):
 
 
 class StyleBlock(nn.Module):
-    """One resolution of the synthesis network (see the module doc)."""
+    """One resolution of the synthesis network (see the module doc). `code_entries`: the
+    entries of the code vector whose affine map joins this block's styles (none: no code)."""
 
-    def __init__(self, n_in: int, n_out: int, channels: int, w_dim: int, code_dim: int,
-                 first: bool) -> None:
+    def __init__(self, n_in: int, n_out: int, channels: int, w_dim: int,
+                 code_entries: list[int], first: bool) -> None:
         super().__init__()
         self.first = first
+        code_dim = len(code_entries)
+        # not saved: rebuilt from the generator's arguments, so earlier model folders load
+        self.register_buffer("code_entries", torch.tensor(code_entries, dtype=torch.long),
+                             persistent=False)
         self.conv1 = None if first else EqualConv2d(n_in, n_out, 3)
         self.conv2 = EqualConv2d(n_out, n_out, 3)
         self.noise_weight = nn.Parameter(torch.zeros(2, n_out))
@@ -113,6 +118,8 @@ class StyleBlock(nn.Module):
 
     def forward(self, h: torch.Tensor, w: torch.Tensor, c: torch.Tensor | None,
                 noise: bool) -> torch.Tensor:
+        if c is not None:
+            c = c[:, self.code_entries]
         if not self.first:
             h = self.conv1(F.interpolate(h, scale_factor=2, mode="nearest"))
         h = self.ada1(F.leaky_relu(self._noise(h, 0, noise), 0.2), w, c)
@@ -164,14 +171,10 @@ class StyleGenerator(nn.Module):
         self.mapping = nn.Sequential(*layers)
         self.const = nn.Parameter(torch.randn(1, widths[0], 4, 4))
         self.blocks = nn.ModuleList(
-            StyleBlock(widths[max(i - 1, 0)], widths[i], channels, w_dim, len(entries[i]),
+            StyleBlock(widths[max(i - 1, 0)], widths[i], channels, w_dim, entries[i],
                        first=i == 0)
             for i in range(n)
         )
-        self._all_entries = [e == list(range(code_dim)) for e in entries]
-        for i, e in enumerate(entries):  # not saved: rebuilt from the config
-            self.register_buffer(f"code_entries{i}", torch.tensor(e, dtype=torch.long),
-                                 persistent=False)
         self.register_buffer("stage", torch.tensor(n - 1))
         self.register_buffer("alpha", torch.tensor(1.0))
 
@@ -189,8 +192,7 @@ class StyleGenerator(nn.Module):
             if i == stage and i > 0 and alpha < 1:
                 skip = F.interpolate(self.blocks[i - 1].to_rgb(h), scale_factor=2,
                                      mode="nearest")
-            ci = c if c is None or self._all_entries[i] else c[:, getattr(self, f"code_entries{i}")]
-            h = self.blocks[i](h, w, ci, noise)
+            h = self.blocks[i](h, w, c, noise)
         out = self.blocks[stage].to_rgb(h)
         return out if skip is None else torch.lerp(skip, out, alpha)
 
