@@ -35,6 +35,7 @@ import genad
 from genad.bench import bench
 from genad.bench.reference import reference_dict
 from genad.metrics import read_csv
+from genad.params import parse_params
 
 
 @dataclass(frozen=True)
@@ -118,9 +119,13 @@ def _autoencoder_rate(det: genad.models.Detector, x: torch.Tensor, steps: int) -
     return len(x) * steps / t
 
 
-def summarise(rows: tuple[Row, ...], out: Path, command: str, smoke: bool = False) -> Path:
+def summarise(rows: tuple[Row, ...], out: Path, command: str, smoke: bool = False,
+              ablation: dict | None = None) -> Path:
     lines = ["**A smoke run (fewer epochs or images than the papers'): not a reproduction.**\n"
              ] if smoke else []
+    if ablation:
+        lines.append("**An ablation, not the default model: "
+                     + ", ".join(f"{k}={v}" for k, v in ablation.items()) + ".**\n")
     lines += ["| model | data, protocol | class | paper | ours (mean ± std, seeds) | ours, best "
              "epoch on test | epochs | wall / run | why this class |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -158,6 +163,9 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="runs/reproduce")
+    ap.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                    help="a model setting other than the paper's (an ablation: the summary "
+                    "says so)")
     ap.add_argument("--estimate", action="store_true",
                     help="only measure img/s and print the hours a seed of each row needs")
     args = ap.parse_args()
@@ -173,6 +181,8 @@ def main() -> None:
     params = {"calib_fraction": 0.0, "device": args.device, "image_size": 32}
     if args.epochs:
         params["epochs"] = args.epochs
+    ablation = parse_params(args.param)
+    params.update(ablation)
     ran = 0
     for row in rows:
         if paths[row.data] is None:
@@ -186,7 +196,7 @@ def main() -> None:
     if not ran:
         ap.error("no row has its data: give --mnist and/or --cifar10")
     smoke = bool(args.epochs or args.limit)
-    print(summarise(rows, out, "python " + shlex.join(sys.argv), smoke).read_text())
+    print(summarise(rows, out, "python " + shlex.join(sys.argv), smoke, ablation).read_text())
 
 
 if __name__ == "__main__":

@@ -103,6 +103,18 @@ def test_reproduce_script_smoke(tmp_path, monkeypatch, capsys) -> None:
     assert config["params"]["calib_fraction"] == 0 and config["params"]["preprocess"] == "gcn"
 
 
+@pytest.mark.skipif(not MNIST.is_dir(), reason="no MNIST at ../shared/data/mnist")
+def test_reproduce_ablation_says_so(tmp_path, monkeypatch, capsys) -> None:
+    """--param changes the model (here to the authors' LeNet) and the summary calls the run
+    an ablation."""
+    run_script(monkeypatch, "reproduce", "--mnist", MNIST, "--only", "deep-svdd", "--seeds", 1,
+               "--epochs", 1, "--limit", 300, "--param", "arch=lenet", "--out", tmp_path)
+    table = (tmp_path / "reproductions.md").read_text()
+    assert "**An ablation, not the default model: arch=lenet.**" in table
+    config = json.loads(next(tmp_path.glob("*/*/5/seed0/config.json")).read_text())
+    assert config["params"]["arch"] == "lenet"
+
+
 def test_reproduce_estimate(monkeypatch, capsys) -> None:
     monkeypatch.syspath_prepend(str(BENCH))
     from reproduce import ROWS, estimate

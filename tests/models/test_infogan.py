@@ -285,6 +285,23 @@ def test_the_authors_mnist_networks_and_uniform_noise(digits16, tmp_path) -> Non
                                   det.encode(digits16[:6]))
 
 
+def test_ms_infogan_with_the_authors_discriminator(digits16, tmp_path) -> None:
+    """d_arch="infogan-mnist": the style generator trained against the InfoGAN authors' D and
+    Q (the ablation that tells G's share from D's); it cannot grow, and it saves and loads."""
+    with pytest.raises(ConfigError, match="grow=false"):
+        genad.create("ms-infogan", d_arch="infogan-mnist")
+    with pytest.raises(ConfigError, match="d_arch"):
+        genad.create("ms-infogan", d_arch="dcgan", grow=False)
+    det = genad.create("ms-infogan", **SMALL, d_arch="infogan-mnist", grow=False, r1=0.0)
+    det.fit(digits16)
+    assert det.nets_["d"].features[-3].out_features == 1024
+    assert any(isinstance(m, torch.nn.BatchNorm1d) for m in det.nets_["q"].modules())
+    assert det.generate(4, seed=0).shape == (4, 1, 16, 16)
+    det.save(tmp_path / "m")
+    np.testing.assert_array_equal(genad.load(tmp_path / "m").encode(digits16[:6]),
+                                  det.encode(digits16[:6]))
+
+
 @pytest.mark.parametrize("size", [32, 64])
 def test_the_infogan_cr_dsprites_networks(size) -> None:
     """arch="infogan-cr": InfoGAN-CR's dSprites nets. At 64 px the authors' layer list: G

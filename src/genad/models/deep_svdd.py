@@ -9,7 +9,7 @@ R set on each batch, after `warm_up_epochs`, to the (1 - nu) quantile of the bat
 (the authors' code). Score: ||phi(x) - c||^2, minus R^2 for the soft boundary.
 
 phi must not be able to map everything to c (the hypersphere collapse, the paper's Sec. 3.3):
-it has no bias terms (DCGAN encoder, bias-free convolutions, BatchNorm without affine shift)
+it has no bias terms (bias-free convolutions and linear layer, BatchNorm without affine shift)
 and no bounded activation at the end, and c is fixed, not learned: the mean of the codes after
 autoencoder pre-training, with coordinates closer to 0 than `eps` pushed out to +-eps
 (the authors' `init_center_c`). c, R and the step count are buffers of the `svdd` net, so they
@@ -20,9 +20,17 @@ src/optim/ae_trainer.py), per data set through `DATASET_DEFAULTS`: a field left 
 the MNIST or CIFAR-10 command's value, and the MNIST one for other images ("default"), except
 that other images keep genad's [-1, 1] input (see preprocess below).
 
-Pre-training: an autoencoder (phi, then a DCGAN decoder) learns to reconstruct the images with
-the per-image *sum* of squared errors over the pixels, averaged over the batch (ae_trainer.py),
-Adam with weight decay, lr x 0.1 from `pretrain_lr_milestone` on.
+Networks (`arch`): "dcgan" (the default, genad's choice) makes phi a bias-free DCGAN encoder of
+`width` channels at any image size; "lenet" uses the authors' own LeNets (genad.nn.lenet:
+networks/mnist_LeNet.py for 1-channel images, cifar10_LeNet.py for 3-channel ones) and their
+autoencoders' decoders for pre-training. Their decoders start from the code as 4x4 maps and
+end at 28 px (MNIST) or 32 px (CIFAR-10); 28 is not a genad network size (powers of two), so
+"lenet" runs at image_size 32: MNIST, resized to 32 as for every detector, gives phi's linear
+layer 4*8*8 inputs instead of 4*7*7, and the MNIST decoder's middle layer pads 2 instead of 3.
+
+Pre-training: an autoencoder (phi, then a DCGAN or LeNet decoder) learns to reconstruct the
+images with the per-image *sum* of squared errors over the pixels, averaged over the batch
+(ae_trainer.py), Adam with weight decay, lr x 0.1 from `pretrain_lr_milestone` on.
 
 Preprocessing: `preprocess="gcn"` applies the paper's (Sec. 4.1, as in the authors' code, for
 MNIST and CIFAR-10 alike): global contrast normalisation with the l1 norm (each image minus its
@@ -48,10 +56,13 @@ from genad.data.base import ImageSet, to_float
 from genad.errors import ConfigError
 from genad.models.base import Detector, DetectorConfig, pretrain_autoencoder
 from genad.nn import DCDecoder, DCEncoder, init_dcgan_weights
+from genad.nn.lenet import init_xavier_leaky, lenet_decoder, lenet_encoder
 from genad.registry import register
+from genad.trainable import check_choices
 
 #: --n_epochs of both README commands: pre-training scales with `epochs` against it
 OFFICIAL_EPOCHS = 150
+ARCHS = ("dcgan", "lenet")
 
 
 @dataclass
@@ -69,8 +80,9 @@ class DeepSVDDConfig(DetectorConfig):
     pretrain_lr_milestone: int | None = None  # --ae_lr_milestone: MNIST 50, CIFAR-10 250
     pretrain_weight_decay: float | None = None  # --ae_weight_decay: MNIST 0.5e-3, CIFAR-10 0.5e-6
     rep_dim: int | None = None  # MNIST 32, CIFAR-10 128 (networks/mnist_LeNet.py, cifar10_LeNet.py)
-    width: int = 32  # first-stage channels of the bias-free DCGAN encoder (genad's choice: the
-    # authors' LeNets have 8-4 (MNIST) and 32-64-128 (CIFAR-10) channels)
+    arch: str = "dcgan"  # "dcgan": genad's bias-free DCGAN encoder; "lenet": the authors'
+    # LeNets, 8-4 channels (MNIST) / 32-64-128 (CIFAR-10), at image_size 32 (networks/*.py)
+    width: int = 32  # first-stage channels of the DCGAN encoder (genad's choice; not "lenet")
     eps: float = 0.1  # |c_k| < eps -> +-eps (the authors' init_center_c)
     objective: str = "one-class"  # --objective: "one-class" or "soft-boundary"
     nu: float = 0.1  # soft-boundary trade-off, --nu 0.1 (the authors' default)
@@ -86,6 +98,13 @@ class DeepSVDDConfig(DetectorConfig):
             raise ConfigError(f"nu must be in (0, 1], got {self.nu}")
         if self.preprocess not in ("gcn", "none", None):
             raise ConfigError(f"preprocess must be gcn or none, not {self.preprocess!r}")
+        check_choices(self, arch=ARCHS)
+        if self.arch == "lenet" and self.image_size != 32:
+            raise ConfigError(f"arch lenet runs at image_size 32 (where the authors' decoders "
+                              f"end), got {self.image_size}")
+        if self.arch == "lenet" and (self.rep_dim or 16) % 16:
+            raise ConfigError(f"arch lenet needs a rep_dim divisible by 16 (its decoders start "
+                              f"from rep_dim / 16 maps of 4x4), got {self.rep_dim}")
         if (self.rep_dim or 1) < 1 or self.width < 1 or self.lr <= 0 or self.eps < 0:
             raise ConfigError("rep_dim, width and lr must be positive and eps >= 0")
         if min(self.pretrain_epochs or 0, self.pretrain_lr_milestone or 0, self.warm_up_epochs,
@@ -123,6 +142,12 @@ def fix_centre(c: torch.Tensor, eps: float) -> torch.Tensor:
 def radius(dist: torch.Tensor, nu: float) -> torch.Tensor:
     """R: the (1 - nu) quantile of the distances sqrt(dist) (the authors' get_radius)."""
     return torch.quantile(dist.detach().double().sqrt(), 1 - nu)
+
+
+def pretrain_loss_01(x_rec: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """`pretrain_loss` against x mapped from [-1, 1] to [0, 1]: for a LeNet decoder, whose
+    sigmoid cannot reach genad's [-1, 1] images (preprocess "none")."""
+    return pretrain_loss(x_rec, (x.float() + 1) / 2)
 
 
 def global_contrast(x: torch.Tensor) -> torch.Tensor:
@@ -182,10 +207,13 @@ class DeepSVDD(Detector):
 
     def build(self, channels: int) -> dict[str, nn.Module]:
         c = self.config
-        return {
-            "encoder": bias_free_encoder(c.image_size, channels, c.rep_dim, c.width),
-            "svdd": SVDDState(c.rep_dim),
-        }
+        if c.arch == "lenet":
+            encoder = lenet_encoder(c.image_size, channels, c.rep_dim)
+            if channels == 3 and c.pretrain_epochs:  # phi is then the authors' CIFAR-10
+                encoder.apply(init_xavier_leaky)  # autoencoder's encoder, Xavier-initialised
+        else:
+            encoder = bias_free_encoder(c.image_size, channels, c.rep_dim, c.width)
+        return {"encoder": encoder, "svdd": SVDDState(c.rep_dim)}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         c = self.config
@@ -219,12 +247,23 @@ class DeepSVDD(Detector):
             state.hi.fill_(float(g.max()))
             seen = self._min_max(g)
         if c.pretrain_epochs:
-            decoder = DCDecoder(c.image_size, x.shape[1], c.rep_dim, c.width)
-            decoder.apply(init_dcgan_weights)
+            loss = pretrain_loss
+            if c.arch == "lenet":
+                # The authors' decoders end in a sigmoid, for their inputs in [0, 1] after
+                # GCN + min-max: with preprocess "gcn" genad's are too (the min-max range is
+                # these very images'). With "none" phi sees [-1, 1] images, out of a sigmoid's
+                # reach: the decoder then reconstructs them mapped to [0, 1], which keeps the
+                # loss, and so its balance against the weight decay, on the authors' scale.
+                decoder = lenet_decoder(c.image_size, x.shape[1], c.rep_dim)
+                if c.preprocess == "none":
+                    loss = pretrain_loss_01
+            else:  # tanh: covers both [-1, 1] and the [0, 1] of "gcn"
+                decoder = DCDecoder(c.image_size, x.shape[1], c.rep_dim, c.width)
+                decoder.apply(init_dcgan_weights)
             self.pretrain_history_ = pretrain_autoencoder(
                 self, self.nets_["encoder"], decoder, seen, epochs=c.pretrain_epochs,
                 lr=c.pretrain_lr, weight_decay=c.pretrain_weight_decay,
-                lr_milestone=c.pretrain_lr_milestone, loss=pretrain_loss,
+                lr_milestone=c.pretrain_lr_milestone, loss=loss,
             )
         state.c.copy_(fix_centre(self.evaluate_batches(x, self.codes).mean(0), c.eps))
 

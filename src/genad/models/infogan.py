@@ -185,6 +185,10 @@ class MSInfoGANConfig(InfoGANConfig):
     mbstd_group: int = 4  # minibatch standard deviation over groups of 4 (ProGAN Sec. 3,
     #                       StyleGAN2); 0 = off. Training only: see genad.nn.style
     feature_dim: int = 256
+    d_arch: str = "style"  # "style": the progressive discriminator (genad.nn.style);
+    #   "infogan-mnist": the InfoGAN authors' MNIST D and Q (BatchNorm, FC 1024; needs
+    #   grow=false), to tell the generator's share of a result from the discriminator's
+    q_batch_norm: bool = False  # a BatchNorm in Q's hidden layer, as the authors' MNIST Q
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -204,6 +208,10 @@ class MSInfoGANConfig(InfoGANConfig):
             raise ConfigError("phase_images must be >= 1")
         if self.mbstd_group < 0:
             raise ConfigError("mbstd_group must be >= 0")
+        if self.d_arch not in ("style", "infogan-mnist"):
+            raise ConfigError(f"d_arch must be 'style' or 'infogan-mnist', got {self.d_arch!r}")
+        if self.d_arch != "style" and self.grow:
+            raise ConfigError("d_arch='infogan-mnist' does not grow: set grow=false")
 
     @property
     def r1_gamma(self) -> float:
@@ -587,13 +595,21 @@ class MSInfoGAN(_InfoGANBase):
                            c.max_width, c.w_dim, c.mapping_layers,
                            None if c.code_scales is None else list(c.code_scales),
                            None if c.cont_scales is None else list(c.cont_scales), c.continuous)
-        d = ProgressiveDiscriminator(c.image_size, channels, c.width, c.max_width, c.feature_dim,
-                                     c.mbstd_group)
-        q = QHead(c.feature_dim, c.q_hidden, sum(c.categorical), c.continuous, c.q_fixed_std)
+        if c.d_arch == "infogan-mnist":
+            d = InfoGANDiscriminator(c.image_size, channels)
+            q = QHead(1024, c.q_hidden, sum(c.categorical), c.continuous, c.q_fixed_std,
+                      batch_norm=True, slope=0.01)
+            for net in (d, q):
+                net.apply(init_infogan_weights)
+        else:
+            d = ProgressiveDiscriminator(c.image_size, channels, c.width, c.max_width,
+                                         c.feature_dim, c.mbstd_group)
+            q = QHead(c.feature_dim, c.q_hidden, sum(c.categorical), c.continuous,
+                      c.q_fixed_std, batch_norm=c.q_batch_norm)
         g.register_buffer("steps_done", torch.tensor(0))
         g_ema = copy.deepcopy(g).requires_grad_(False)  # not optimised: a moving average of g
         return {"g": g, "g_ema": g_ema, "d": d, "q": q, **self._cr_nets(channels),
-                **self._score_nets(c.feature_dim)}
+                **self._score_nets(1024 if c.d_arch == "infogan-mnist" else c.feature_dim)}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         c = self.config
@@ -611,6 +627,8 @@ class MSInfoGAN(_InfoGANBase):
 
     def _set_growth(self, stage: int, alpha: float) -> None:
         for net in (self.nets_["g"], self.nets_["g_ema"], self.nets_["d"]):
+            if not hasattr(net, "stage"):  # d_arch="infogan-mnist" does not grow
+                continue
             net.stage.fill_(stage)
             net.alpha.fill_(alpha)
 
