@@ -56,7 +56,7 @@ from genad.data.base import ImageSet, to_float
 from genad.errors import ConfigError
 from genad.models.base import Detector, DetectorConfig, pretrain_autoencoder
 from genad.nn import DCDecoder, DCEncoder, init_dcgan_weights
-from genad.nn.lenet import init_xavier_leaky, lenet_decoder, lenet_encoder
+from genad.nn.lenet import lenet_decoder, lenet_encoder
 from genad.registry import register
 from genad.trainable import check_choices
 
@@ -208,9 +208,9 @@ class DeepSVDD(Detector):
     def build(self, channels: int) -> dict[str, nn.Module]:
         c = self.config
         if c.arch == "lenet":
-            encoder = lenet_encoder(c.image_size, channels, c.rep_dim)
-            if channels == 3 and c.pretrain_epochs:  # phi is then the authors' CIFAR-10
-                encoder.apply(init_xavier_leaky)  # autoencoder's encoder, Xavier-initialised
+            # pre-trained, phi is their autoencoder's encoder (its own initialisation)
+            encoder = lenet_encoder(c.image_size, channels, c.rep_dim,
+                                    autoencoder=bool(c.pretrain_epochs))
         else:
             encoder = bias_free_encoder(c.image_size, channels, c.rep_dim, c.width)
         return {"encoder": encoder, "svdd": SVDDState(c.rep_dim)}

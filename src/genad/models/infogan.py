@@ -208,8 +208,7 @@ class MSInfoGANConfig(InfoGANConfig):
             raise ConfigError("phase_images must be >= 1")
         if self.mbstd_group < 0:
             raise ConfigError("mbstd_group must be >= 0")
-        if self.d_arch not in ("style", "infogan-mnist"):
-            raise ConfigError(f"d_arch must be 'style' or 'infogan-mnist', got {self.d_arch!r}")
+        check_choices(self, d_arch=("style", "infogan-mnist"))
         if self.d_arch != "style" and self.grow:
             raise ConfigError("d_arch='infogan-mnist' does not grow: set grow=false")
 
@@ -322,12 +321,8 @@ class _InfoGANBase(LatentModel, Detector):
         n_cat = sum(c.categorical)
         if c.arch == "infogan-mnist":
             g = InfoGANGenerator(c.image_size, channels, c.noise_dim + self.code_dim)
-            d = InfoGANDiscriminator(c.image_size, channels)
-            q = QHead(1024, c.q_hidden, n_cat, c.continuous, c.q_fixed_std, batch_norm=True,
-                      slope=0.01)
-            for net in (g, d, q):
-                net.apply(init_infogan_weights)
-            feat = 1024
+            g.apply(init_infogan_weights)
+            d, q, feat = self._authors_mnist_dq(channels)
         elif c.arch == "infogan-cr":
             g = CRGenerator(c.image_size, channels, c.noise_dim + self.code_dim)
             d = CRDiscriminator(c.image_size, channels)
@@ -343,6 +338,17 @@ class _InfoGANBase(LatentModel, Detector):
             feat = _feature_dim(d, channels, c.image_size)
             q = QHead(feat, c.q_hidden, n_cat, c.continuous, c.q_fixed_std)
         return {"g": g, "d": d, "q": q, **self._cr_nets(channels), **self._score_nets(feat)}
+
+    def _authors_mnist_dq(self, channels: int) -> tuple[nn.Module, nn.Module, int]:
+        """The InfoGAN authors' MNIST D and its BatchNorm Q head, with their initialisation,
+        and the width of the features they share."""
+        c = self.config
+        d = InfoGANDiscriminator(c.image_size, channels)
+        q = QHead(1024, c.q_hidden, sum(c.categorical), c.continuous, c.q_fixed_std,
+                  batch_norm=True, slope=0.01)
+        for net in (d, q):
+            net.apply(init_infogan_weights)
+        return d, q, 1024
 
     def _cr_nets(self, channels: int) -> dict[str, nn.Module]:
         """InfoGAN-CR's network when `cr_weight` > 0; it counts the training steps (saved with
@@ -596,20 +602,17 @@ class MSInfoGAN(_InfoGANBase):
                            None if c.code_scales is None else list(c.code_scales),
                            None if c.cont_scales is None else list(c.cont_scales), c.continuous)
         if c.d_arch == "infogan-mnist":
-            d = InfoGANDiscriminator(c.image_size, channels)
-            q = QHead(1024, c.q_hidden, sum(c.categorical), c.continuous, c.q_fixed_std,
-                      batch_norm=True, slope=0.01)
-            for net in (d, q):
-                net.apply(init_infogan_weights)
+            d, q, feat = self._authors_mnist_dq(channels)
         else:
             d = ProgressiveDiscriminator(c.image_size, channels, c.width, c.max_width,
                                          c.feature_dim, c.mbstd_group)
             q = QHead(c.feature_dim, c.q_hidden, sum(c.categorical), c.continuous,
                       c.q_fixed_std, batch_norm=c.q_batch_norm)
+            feat = c.feature_dim
         g.register_buffer("steps_done", torch.tensor(0))
         g_ema = copy.deepcopy(g).requires_grad_(False)  # not optimised: a moving average of g
         return {"g": g, "g_ema": g_ema, "d": d, "q": q, **self._cr_nets(channels),
-                **self._score_nets(1024 if c.d_arch == "infogan-mnist" else c.feature_dim)}
+                **self._score_nets(feat)}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         c = self.config

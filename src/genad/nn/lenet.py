@@ -123,12 +123,18 @@ class CIFAR10LeNetDecoder(nn.Module):
         return torch.sigmoid(self.deconvs[-1](x))  # (B, 3, 32, 32)
 
 
-def lenet_encoder(size: int, channels: int, rep_dim: int) -> LeNetEncoder:
+def lenet_encoder(size: int, channels: int, rep_dim: int,
+                  autoencoder: bool = False) -> LeNetEncoder:
     """The authors' MNIST LeNet for 1-channel images, their CIFAR-10 LeNet for 3-channel ones
-    (PyTorch's default initialisation, as MNIST_LeNet and CIFAR10_LeNet)."""
+    (PyTorch's default initialisation, as MNIST_LeNet and CIFAR10_LeNet). `autoencoder`: the
+    encoder half of their autoencoder instead, whose CIFAR-10 convolutions are
+    Xavier-initialised (phi when it is pre-trained)."""
     if channels not in (1, 3):
         raise ValueError(f"the LeNets take 1 or 3 channels, got {channels}")
-    return LeNetEncoder(size, channels, rep_dim, MNIST_WIDTHS if channels == 1 else CIFAR10_WIDTHS)
+    enc = LeNetEncoder(size, channels, rep_dim, MNIST_WIDTHS if channels == 1 else CIFAR10_WIDTHS)
+    if autoencoder and channels == 3:
+        enc.apply(init_xavier_leaky)
+    return enc
 
 
 def lenet_decoder(size: int, channels: int, rep_dim: int) -> nn.Module:
@@ -144,7 +150,5 @@ def lenet_autoencoder(size: int, channels: int, rep_dim: int) -> nn.Sequential:
     """The authors' MNIST_LeNet_Autoencoder / CIFAR10_LeNet_Autoencoder: (B, C, S, S) ->
     (B, C, S, S) in (0, 1); net[0] is the encoder (phi after pre-training). The CIFAR-10 one's
     encoder convolutions are Xavier-initialised, as theirs."""
-    enc = lenet_encoder(size, channels, rep_dim)
-    if channels == 3:
-        enc.apply(init_xavier_leaky)
-    return nn.Sequential(enc, lenet_decoder(size, channels, rep_dim))
+    return nn.Sequential(lenet_encoder(size, channels, rep_dim, autoencoder=True),
+                         lenet_decoder(size, channels, rep_dim))
