@@ -302,6 +302,31 @@ def test_ms_infogan_with_the_authors_discriminator(digits16, tmp_path) -> None:
                                   det.encode(digits16[:6]))
 
 
+def test_ms_infogan_batchnorm_trunk_grows_and_saves(digits16, tmp_path) -> None:
+    """d_norm="batch", d_width, feature_dim: the progressive discriminator with the InfoGAN
+    authors' trunk (BatchNorm after each layer but fromRGB, wider channels, a wide feature for
+    Q). It still grows, its widths are its own, and it saves and loads."""
+    with pytest.raises(ConfigError, match="d_norm"):
+        genad.create("ms-infogan", d_norm="layer")
+    with pytest.raises(ConfigError, match="d_width"):
+        genad.create("ms-infogan", d_width=0)
+    det = genad.create("ms-infogan", **SMALL, d_norm="batch", d_width=16, d_max_width=32,
+                       feature_dim=64).fit(digits16)
+    d = det.nets_["d"]
+    assert int(d.stage) == 2 and float(d.alpha) == 1.0  # grown to 16 px
+    assert [m.weight.shape[0] for m in d.from_rgb] == [32, 32, 16]  # D's widths, not G's 8
+    norms = [m for m in d.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    assert len(norms) == 2 * 2 + 1 + 1  # two per block, the head's conv, the feature layer
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in d.from_rgb.modules())
+    assert det.encode(digits16[:4]).shape == (4, 3)
+    det.save(tmp_path / "m")
+    np.testing.assert_array_equal(genad.load(tmp_path / "m").encode(digits16[:6]),
+                                  det.encode(digits16[:6]))
+    # in scoring an image's output does not depend on the rest of its batch
+    np.testing.assert_allclose(det.encode(digits16[:6])[:2], det.encode(digits16[:2]),
+                               atol=1e-5)
+
+
 @pytest.mark.parametrize("size", [32, 64])
 def test_the_infogan_cr_dsprites_networks(size) -> None:
     """arch="infogan-cr": InfoGAN-CR's dSprites nets. At 64 px the authors' layer list: G

@@ -123,3 +123,23 @@ def test_minibatch_std_only_in_training() -> None:
     one, all_ = layer(x[:1]), layer(x)  # eval: a constant, whatever the batch
     assert torch.equal(one[0], all_[0]) and torch.all(all_[:, 3] == layer.mbstd_mean)
     assert MinibatchStd(4).train()(torch.randn(6, 2, 4, 4)).shape == (6, 3, 4, 4)  # group 3
+
+
+def test_discriminator_options_batchnorm_and_plain_layers() -> None:
+    """norm="batch": a BatchNorm after every layer but fromRGB; equalized=False: plain layers
+    drawn from N(0, 0.02) (no run-time weight scaling); in eval mode the output of one image
+    does not depend on its batch."""
+    torch.manual_seed(0)
+    d = ProgressiveDiscriminator(16, 1, width=8, max_width=16, feature_dim=32, mbstd_group=4,
+                                 norm="batch", equalized=False)
+    convs = [m for m in d.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 3 + 2 * 2 + 1  # fromRGB per resolution, two per block, the head's
+    assert all(0.01 < float(m.weight.std()) < 0.03 for m in convs if m.weight.numel() > 100)
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in d.modules()) == 5
+    assert sum(isinstance(m, torch.nn.BatchNorm1d) for m in d.modules()) == 1
+    x = torch.randn(8, 1, 16, 16)
+    assert d(x)[1].shape == (8, 32)
+    d.eval()
+    torch.testing.assert_close(d(x)[0][:2], d(x[:2])[0])
+    with pytest.raises(ValueError, match="norm"):
+        ProgressiveDiscriminator(16, 1, norm="layer")

@@ -184,7 +184,14 @@ class MSInfoGANConfig(InfoGANConfig):
     #                           (StyleGAN2-ADA), so that the average forgets the first steps
     mbstd_group: int = 4  # minibatch standard deviation over groups of 4 (ProGAN Sec. 3,
     #                       StyleGAN2); 0 = off. Training only: see genad.nn.style
-    feature_dim: int = 256
+    feature_dim: int = 256  # the discriminator's feature layer, which Q reads (the InfoGAN
+    #                         authors' MNIST D: 1024)
+    d_norm: str = "none"  # "batch": BatchNorm after each of D's layers but fromRGB, as the
+    #                       InfoGAN authors' discriminators (genad.nn.style)
+    d_equalized: bool = True  # False: D's layers plain, drawn from N(0, 0.02), instead of the
+    #                           equalised learning rate (genad.nn.style)
+    d_width: int | None = None  # D's channels at the top resolution; None: `width`
+    d_max_width: int | None = None  # D's widest blocks; None: `max_width`
     d_arch: str = "style"  # "style": the progressive discriminator (genad.nn.style);
     #   "infogan-mnist": the InfoGAN authors' MNIST D and Q (BatchNorm, FC 1024; needs
     #   grow=false), to tell the generator's share of a result from the discriminator's
@@ -208,7 +215,9 @@ class MSInfoGANConfig(InfoGANConfig):
             raise ConfigError("phase_images must be >= 1")
         if self.mbstd_group < 0:
             raise ConfigError("mbstd_group must be >= 0")
-        check_choices(self, d_arch=("style", "infogan-mnist"))
+        check_choices(self, d_arch=("style", "infogan-mnist"), d_norm=("none", "batch"))
+        if any(w is not None and w < 1 for w in (self.d_width, self.d_max_width)):
+            raise ConfigError("d_width and d_max_width must be >= 1")
         if self.d_arch != "style" and self.grow:
             raise ConfigError("d_arch='infogan-mnist' does not grow: set grow=false")
 
@@ -604,8 +613,10 @@ class MSInfoGAN(_InfoGANBase):
         if c.d_arch == "infogan-mnist":
             d, q, feat = self._authors_mnist_dq(channels)
         else:
-            d = ProgressiveDiscriminator(c.image_size, channels, c.width, c.max_width,
-                                         c.feature_dim, c.mbstd_group)
+            d = ProgressiveDiscriminator(c.image_size, channels, c.d_width or c.width,
+                                         c.d_max_width or c.max_width, c.feature_dim,
+                                         c.mbstd_group, norm=c.d_norm,
+                                         equalized=c.d_equalized)
             q = QHead(c.feature_dim, c.q_hidden, sum(c.categorical), c.continuous,
                       c.q_fixed_std, batch_norm=c.q_batch_norm)
             feat = c.feature_dim

@@ -69,6 +69,24 @@ class EqualConv2d(nn.Module):
         return F.conv2d(x, self.weight * self.scale, self.bias, padding=self.pad)
 
 
+class _PlainConv2d(nn.Conv2d):
+    """Square convolution, stride 1, 'same' padding, weights N(0, 0.02), zero bias."""
+
+    def __init__(self, n_in: int, n_out: int, kernel: int) -> None:
+        super().__init__(n_in, n_out, kernel, padding=kernel // 2)
+        nn.init.normal_(self.weight, 0.0, 0.02)
+        nn.init.zeros_(self.bias)
+
+
+class _PlainLinear(nn.Linear):
+    """Linear layer, weights N(0, 0.02), zero bias."""
+
+    def __init__(self, n_in: int, n_out: int) -> None:
+        super().__init__(n_in, n_out)
+        nn.init.normal_(self.weight, 0.0, 0.02)
+        nn.init.zeros_(self.bias)
+
+
 def pixel_norm(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     """Normalise each feature vector to unit mean square (ProGAN Sec. 4.2)."""
     return x * torch.rsqrt(x.pow(2).mean(dim=1, keepdim=True) + eps)
@@ -227,27 +245,45 @@ class ProgressiveDiscriminator(nn.Module):
     (B, feature_dim)). Mirrors the generator: fromRGB at the entry resolution, blocks of two
     3x3 convolutions and 2x average pooling down to 4x4, then a 3x3 convolution and a linear
     layer to the features that both the real/fake head and an InfoGAN Q head read; with
-    `mbstd_group` > 0, a minibatch standard deviation channel enters that last convolution."""
+    `mbstd_group` > 0, a minibatch standard deviation channel enters that last convolution.
+
+    `norm="batch"` puts a BatchNorm after every convolution of the blocks and the head and
+    after the feature layer (not after fromRGB), as the InfoGAN authors' discriminators have
+    one after every layer but the first; genad computes real and fake batches in separate
+    passes, as their code does. `equalized=False` gives plain layers drawn from N(0, 0.02)
+    (DCGAN's and the InfoGAN authors' initialisation) instead of the equalised learning rate,
+    under which Adam moves every weight by about lr relative to its size (against lr / 0.02
+    for the plain layers: 50x more at the same lr)."""
 
     def __init__(self, size: int, channels: int, width: int = 32, max_width: int = 256,
-                 feature_dim: int = 256, mbstd_group: int = 0) -> None:
+                 feature_dim: int = 256, mbstd_group: int = 0, norm: str = "none",
+                 equalized: bool = True) -> None:
         super().__init__()
+        if norm not in ("none", "batch"):
+            raise ValueError(f"norm must be 'none' or 'batch', got {norm!r}")
         widths = block_widths(size, width, max_width)
         n = len(widths)
-        self.from_rgb = nn.ModuleList(EqualConv2d(channels, widths[i], 1) for i in range(n))
+        conv: type[nn.Module] = EqualConv2d if equalized else _PlainConv2d
+        linear: type[nn.Module] = EqualLinear if equalized else _PlainLinear
+
+        def act(c: int, dim: int = 2) -> list[nn.Module]:
+            bn = nn.BatchNorm2d(c) if dim == 2 else nn.BatchNorm1d(c)
+            return [*([bn] if norm == "batch" else []), nn.LeakyReLU(0.2)]
+
+        self.from_rgb = nn.ModuleList(conv(channels, widths[i], 1) for i in range(n))
         # blocks[i] takes resolution 4 * 2**i down to half of it (block 0 is the 4x4 head)
         self.blocks = nn.ModuleList(
-            nn.Sequential(EqualConv2d(widths[i], widths[i], 3), nn.LeakyReLU(0.2),
-                          EqualConv2d(widths[i], widths[i - 1], 3), nn.LeakyReLU(0.2),
+            nn.Sequential(conv(widths[i], widths[i], 3), *act(widths[i]),
+                          conv(widths[i], widths[i - 1], 3), *act(widths[i - 1]),
                           nn.AvgPool2d(2))
             for i in range(1, n)
         )
         extra = 1 if mbstd_group else 0
         self.head = nn.Sequential(*([MinibatchStd(mbstd_group)] if mbstd_group else []),
-                                  EqualConv2d(widths[0] + extra, widths[0], 3), nn.LeakyReLU(0.2),
-                                  nn.Flatten(), EqualLinear(widths[0] * 16, feature_dim),
-                                  nn.LeakyReLU(0.2))
-        self.classifier = EqualLinear(feature_dim, 1)
+                                  conv(widths[0] + extra, widths[0], 3), *act(widths[0]),
+                                  nn.Flatten(), linear(widths[0] * 16, feature_dim),
+                                  *act(feature_dim, dim=1))
+        self.classifier = linear(feature_dim, 1)
         self.feature_dim = feature_dim
         self.register_buffer("stage", torch.tensor(n - 1))
         self.register_buffer("alpha", torch.tensor(1.0))
