@@ -310,6 +310,11 @@ def test_ms_infogan_batchnorm_trunk_grows_and_saves(digits16, tmp_path) -> None:
         genad.create("ms-infogan", d_norm="layer")
     with pytest.raises(ConfigError, match="d_width"):
         genad.create("ms-infogan", d_width=0)
+    with pytest.raises(ConfigError, match="plain layers"):
+        genad.create("ms-infogan", d_norm="spectral")
+    spectral = genad.create("ms-infogan", **SMALL, d_norm="spectral", d_equalized=False)
+    nets = spectral.build(1)
+    assert torch.nn.utils.parametrize.is_parametrized(nets["q"].net[1], "weight")
     det = genad.create("ms-infogan", **SMALL, d_norm="batch", d_width=16, d_max_width=32,
                        feature_dim=64).fit(digits16)
     d = det.nets_["d"]

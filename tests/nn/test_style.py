@@ -143,3 +143,20 @@ def test_discriminator_options_batchnorm_and_plain_layers() -> None:
     torch.testing.assert_close(d(x)[0][:2], d(x[:2])[0])
     with pytest.raises(ValueError, match="norm"):
         ProgressiveDiscriminator(16, 1, norm="layer")
+
+
+def test_discriminator_spectral_norm_on_plain_layers() -> None:
+    """norm="spectral": every layer's weight divided by its largest singular value
+    (InfoGAN-CR's dSprites discriminator); it needs plain layers."""
+    torch.manual_seed(0)
+    d = ProgressiveDiscriminator(16, 1, width=8, max_width=16, feature_dim=32,
+                                 norm="spectral", equalized=False)
+    layers = [m for m in d.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    assert len(layers) == 3 + 2 * 2 + 1 + 2  # the convolutions, the feature layer, the logit
+    assert all(torch.nn.utils.parametrize.is_parametrized(m, "weight") for m in layers)
+    for _ in range(30):  # power iterations run in training passes
+        d(torch.randn(8, 1, 16, 16))
+    w = d.blocks[1][0].weight.detach().flatten(1)
+    assert abs(float(torch.linalg.matrix_norm(w, ord=2)) - 1.0) < 0.05
+    with pytest.raises(ValueError, match="plain"):
+        ProgressiveDiscriminator(16, 1, norm="spectral")

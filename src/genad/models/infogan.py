@@ -187,7 +187,8 @@ class MSInfoGANConfig(InfoGANConfig):
     feature_dim: int = 256  # the discriminator's feature layer, which Q reads (the InfoGAN
     #                         authors' MNIST D: 1024)
     d_norm: str = "none"  # "batch": BatchNorm after each of D's layers but fromRGB, as the
-    #                       InfoGAN authors' discriminators (genad.nn.style)
+    #                       InfoGAN authors' discriminators; "spectral": spectral normalisation
+    #                       of every D and Q layer, as InfoGAN-CR's (genad.nn.style)
     d_equalized: bool = True  # False: D's layers plain, drawn from N(0, 0.02), instead of the
     #                           equalised learning rate (genad.nn.style)
     d_width: int | None = None  # D's channels at the top resolution; None: `width`
@@ -215,7 +216,10 @@ class MSInfoGANConfig(InfoGANConfig):
             raise ConfigError("phase_images must be >= 1")
         if self.mbstd_group < 0:
             raise ConfigError("mbstd_group must be >= 0")
-        check_choices(self, d_arch=("style", "infogan-mnist"), d_norm=("none", "batch"))
+        check_choices(self, d_arch=("style", "infogan-mnist"),
+                      d_norm=("none", "batch", "spectral"))
+        if self.d_norm == "spectral" and self.d_equalized:
+            raise ConfigError("d_norm='spectral' needs plain layers: set d_equalized=false")
         if any(w is not None and w < 1 for w in (self.d_width, self.d_max_width)):
             raise ConfigError("d_width and d_max_width must be >= 1")
         if self.d_arch != "style" and self.grow:
@@ -618,7 +622,8 @@ class MSInfoGAN(_InfoGANBase):
                                          c.mbstd_group, norm=c.d_norm,
                                          equalized=c.d_equalized)
             q = QHead(c.feature_dim, c.q_hidden, sum(c.categorical), c.continuous,
-                      c.q_fixed_std, batch_norm=c.q_batch_norm)
+                      c.q_fixed_std, batch_norm=c.q_batch_norm,
+                      spectral=c.d_norm == "spectral")
             feat = c.feature_dim
         g.register_buffer("steps_done", torch.tensor(0))
         g_ema = copy.deepcopy(g).requires_grad_(False)  # not optimised: a moving average of g

@@ -250,7 +250,9 @@ class ProgressiveDiscriminator(nn.Module):
     `norm="batch"` puts a BatchNorm after every convolution of the blocks and the head and
     after the feature layer (not after fromRGB), as the InfoGAN authors' discriminators have
     one after every layer but the first; genad computes real and fake batches in separate
-    passes, as their code does. `equalized=False` gives plain layers drawn from N(0, 0.02)
+    passes, as their code does. `norm="spectral"` normalises every layer's weight by its
+    spectral norm instead (InfoGAN-CR's dSprites discriminator; plain layers only).
+    `equalized=False` gives plain layers drawn from N(0, 0.02)
     (DCGAN's and the InfoGAN authors' initialisation) instead of the equalised learning rate,
     under which Adam moves every weight by about lr relative to its size (against lr / 0.02
     for the plain layers: 50x more at the same lr)."""
@@ -259,12 +261,20 @@ class ProgressiveDiscriminator(nn.Module):
                  feature_dim: int = 256, mbstd_group: int = 0, norm: str = "none",
                  equalized: bool = True) -> None:
         super().__init__()
-        if norm not in ("none", "batch"):
-            raise ValueError(f"norm must be 'none' or 'batch', got {norm!r}")
+        if norm not in ("none", "batch", "spectral"):
+            raise ValueError(f"norm must be 'none', 'batch' or 'spectral', got {norm!r}")
+        if norm == "spectral" and equalized:
+            raise ValueError("norm='spectral' needs plain layers (equalized=False)")
         widths = block_widths(size, width, max_width)
         n = len(widths)
-        conv: type[nn.Module] = EqualConv2d if equalized else _PlainConv2d
-        linear: type[nn.Module] = EqualLinear if equalized else _PlainLinear
+        sn = nn.utils.parametrizations.spectral_norm if norm == "spectral" else (lambda m: m)
+
+        def conv(n_in: int, n_out: int, kernel: int) -> nn.Module:
+            return EqualConv2d(n_in, n_out, kernel) if equalized else sn(
+                _PlainConv2d(n_in, n_out, kernel))
+
+        def linear(n_in: int, n_out: int) -> nn.Module:
+            return EqualLinear(n_in, n_out) if equalized else sn(_PlainLinear(n_in, n_out))
 
         def act(c: int, dim: int = 2) -> list[nn.Module]:
             bn = nn.BatchNorm2d(c) if dim == 2 else nn.BatchNorm1d(c)
