@@ -252,10 +252,10 @@ class ProgressiveDiscriminator(nn.Module):
     one after every layer but the first; genad computes real and fake batches in separate
     passes, as their code does. `norm="spectral"` normalises every layer's weight by its
     spectral norm instead (InfoGAN-CR's dSprites discriminator; plain layers only).
-    `equalized=False` gives plain layers drawn from N(0, 0.02)
-    (DCGAN's and the InfoGAN authors' initialisation) instead of the equalised learning rate,
-    under which Adam moves every weight by about lr relative to its size (against lr / 0.02
-    for the plain layers: 50x more at the same lr)."""
+    `equalized=False` gives plain layers drawn from N(0, 0.02) (DCGAN's and the InfoGAN
+    authors' initialisation) instead of the equalised learning rate, under which Adam moves
+    every weight by about lr relative to its size (against lr / 0.02 for the plain layers:
+    50x more at the same lr)."""
 
     def __init__(self, size: int, channels: int, width: int = 32, max_width: int = 256,
                  feature_dim: int = 256, mbstd_group: int = 0, norm: str = "none",
