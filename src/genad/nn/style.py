@@ -39,6 +39,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genad.nn.gan import init_infogan_weights
+
 
 class EqualLinear(nn.Module):
     """Linear layer with the equalised learning rate (ProGAN Sec. 4.1)."""
@@ -67,24 +69,6 @@ class EqualConv2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.conv2d(x, self.weight * self.scale, self.bias, padding=self.pad)
-
-
-class _PlainConv2d(nn.Conv2d):
-    """Square convolution, stride 1, 'same' padding, weights N(0, 0.02), zero bias."""
-
-    def __init__(self, n_in: int, n_out: int, kernel: int) -> None:
-        super().__init__(n_in, n_out, kernel, padding=kernel // 2)
-        nn.init.normal_(self.weight, 0.0, 0.02)
-        nn.init.zeros_(self.bias)
-
-
-class _PlainLinear(nn.Linear):
-    """Linear layer, weights N(0, 0.02), zero bias."""
-
-    def __init__(self, n_in: int, n_out: int) -> None:
-        super().__init__(n_in, n_out)
-        nn.init.normal_(self.weight, 0.0, 0.02)
-        nn.init.zeros_(self.bias)
 
 
 def pixel_norm(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
@@ -269,12 +253,17 @@ class ProgressiveDiscriminator(nn.Module):
         n = len(widths)
         sn = nn.utils.parametrizations.spectral_norm if norm == "spectral" else (lambda m: m)
 
+        def plain(layer: nn.Module) -> nn.Module:
+            init_infogan_weights(layer)  # N(0, 0.02), zero bias
+            return sn(layer)
+
         def conv(n_in: int, n_out: int, kernel: int) -> nn.Module:
-            return EqualConv2d(n_in, n_out, kernel) if equalized else sn(
-                _PlainConv2d(n_in, n_out, kernel))
+            if equalized:
+                return EqualConv2d(n_in, n_out, kernel)
+            return plain(nn.Conv2d(n_in, n_out, kernel, padding=kernel // 2))
 
         def linear(n_in: int, n_out: int) -> nn.Module:
-            return EqualLinear(n_in, n_out) if equalized else sn(_PlainLinear(n_in, n_out))
+            return EqualLinear(n_in, n_out) if equalized else plain(nn.Linear(n_in, n_out))
 
         def act(c: int, dim: int = 2) -> list[nn.Module]:
             bn = nn.BatchNorm2d(c) if dim == 2 else nn.BatchNorm1d(c)
