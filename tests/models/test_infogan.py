@@ -364,3 +364,53 @@ def test_a_run_with_the_regulariser_equals_one_without_until_it_starts(digits16)
     cr = genad.create("ms-infogan", **kw, cr_weight=2.0, cr_start=0.5).fit(digits16)
     assert plain.history_[0]["g"] == cr.history_[0]["g"]
     assert plain.history_[1]["g"] != cr.history_[1]["g"]
+
+
+# ---- the encoder fitted to the final generator (refine_encoder) ---------------------------------
+def _code_error(det, n: int = 256) -> float:
+    """Mean squared error of the continuous codes `encode` reads from the samples `decode`
+    draws of n prior latents."""
+    lat = det.sample_latent(n, seed=3)
+    cont = lat[:, -det.config.continuous:]
+    return float(((det.encode(det.decode(lat))[:, -det.config.continuous:] - cont) ** 2).mean())
+
+
+@pytest.mark.parametrize("name", INFOGANS)
+def test_refined_encoder_reads_the_final_generator_better(name, digits16, tmp_path) -> None:
+    """A copy of D and Q trained on the final generator's samples reads their codes with less
+    error than Q as trained; D, Q and G are left as they were; the copy saves and loads."""
+    det = genad.create(name, **SMALL).fit(digits16)
+    weights = {k: {n: v.clone() for n, v in det.nets_[k].state_dict().items()}
+               for k in ("g", "d", "q")}
+    before = _code_error(det)
+    assert det.refine_encoder(150) is det
+    assert int(det.nets_["enc"].steps_done) == 150 and det.config.q_refine_steps == 150
+    after = _code_error(det)
+    assert after < 0.8 * before, (before, after)
+    for k, state in weights.items():
+        for n, v in det.nets_[k].state_dict().items():
+            torch.testing.assert_close(v, state[n], rtol=0, atol=0)
+    det.save(tmp_path)
+    loaded = genad.load(str(tmp_path))
+    np.testing.assert_array_equal(loaded.encode(digits16[:20]), det.encode(digits16[:20]))
+
+
+def test_fit_refines_once_and_rescore_keeps_the_encoder(digits16) -> None:
+    det = genad.create("ms-infogan", **SMALL, q_refine_steps=5, score_kind="code-density")
+    det.fit(digits16)
+    enc = det.nets_["enc"]
+    assert int(enc.steps_done) == 5 and not any(p.requires_grad for p in enc.parameters())
+    codes = det.encode(digits16[:20])
+    d, q = det.nets_["d"], det.nets_["q"]  # Q as trained reads otherwise
+    d.eval()
+    q.eval()
+    with torch.no_grad():
+        mu = q(d(det.prepare(digits16[:20]))[1])[1].numpy()
+    assert not np.allclose(codes[:, -2:], mu)
+    det.rescore(digits16, score_kind="disc-features")
+    np.testing.assert_array_equal(det.encode(digits16[:20]), codes)
+    with pytest.raises(ConfigError):
+        det.refine_encoder(0)
+    for bad in ({"q_refine_steps": -1}, {"q_refine_lr": 0}):
+        with pytest.raises(ConfigError):
+            genad.create("infogan", **bad)

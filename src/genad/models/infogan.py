@@ -63,6 +63,7 @@ argmax index per categorical code, mean per continuous code), `code_specs`, `tra
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -130,6 +131,10 @@ class InfoGANConfig(DetectorConfig):
     cr_start: float = 0.9  # share of the training steps before the regulariser starts (the
     #                        authors: step 288,000 of 322,560, after plain InfoGAN training)
     cr_lr: float = 2e-3  # its network's Adam lr, betas (0.5, 0.999) (the authors' crd_lr)
+    q_refine_steps: int = 0  # after training, a copy of D's trunk and Q learns the codes of
+    #                          the final generator's samples for this many steps and becomes
+    #                          the encoder (`refine_encoder`); 0 = off, Q as trained encodes
+    q_refine_lr: float = 1e-3  # that copy's Adam lr, betas (0.5, 0.99)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -150,6 +155,8 @@ class InfoGANConfig(DetectorConfig):
         check_choices(self, score_kind=SCORE_KINDS)
         if self.inversion_steps < 0:
             raise ConfigError("inversion_steps must be >= 0")
+        if self.q_refine_steps < 0 or self.q_refine_lr <= 0:
+            raise ConfigError("q_refine_steps must be >= 0 and q_refine_lr > 0")
 
 
 @dataclass
@@ -261,6 +268,17 @@ class QHead(nn.Module):
         return logits, mu, log_sigma
 
 
+class RefinedEncoder(nn.Module):
+    """A copy of the discriminator trunk `d` and the Q head `q` that `refine_encoder` trains on
+    the final generator's samples; `steps_done` (saved with it) counts its steps, 0 = not
+    trained yet (Q as trained encodes until then)."""
+
+    def __init__(self, d: nn.Module, q: nn.Module) -> None:
+        super().__init__()
+        self.d, self.q = d, q
+        self.register_buffer("steps_done", torch.tensor(0))
+
+
 class _InfoGANBase(LatentModel, Detector):
     """What InfoGAN and the multiscale InfoGAN share: codes, losses, scores, generative API.
     Subclasses build 'g' (z, c) -> image and 'd' image -> (logit, features) and a 'q' head."""
@@ -350,7 +368,8 @@ class _InfoGANBase(LatentModel, Detector):
             d.apply(init_dcgan_weights)
             feat = _feature_dim(d, channels, c.image_size)
             q = QHead(feat, c.q_hidden, n_cat, c.continuous, c.q_fixed_std)
-        return {"g": g, "d": d, "q": q, **self._cr_nets(channels), **self._score_nets(feat)}
+        return {"g": g, "d": d, "q": q, **self._cr_nets(channels), **self._enc_nets(d, q),
+                **self._score_nets(feat)}
 
     def _authors_mnist_dq(self, channels: int) -> tuple[nn.Module, nn.Module, int]:
         """The InfoGAN authors' MNIST D and its BatchNorm Q head, with their initialisation,
@@ -401,6 +420,55 @@ class _InfoGANBase(LatentModel, Detector):
         if both.shape[-1] != c.image_size:  # ms-infogan while it grows
             both = F.interpolate(both, size=c.image_size, mode="nearest")
         return torch.cat([both[:n], both[n:]], dim=1), shared
+
+    def _enc_nets(self, d: nn.Module, q: nn.Module) -> dict[str, nn.Module]:
+        """The refined encoder's networks when `q_refine_steps` > 0 (copies of D and Q, trained
+        only by `refine_encoder`)."""
+        if not self.config.q_refine_steps:
+            return {}
+        return {"enc": RefinedEncoder(copy.deepcopy(d), copy.deepcopy(q)).requires_grad_(False)}
+
+    def refine_encoder(self, steps: int | None = None) -> _InfoGANBase:
+        """Fit the encoder to the final generator. Q learns the codes from the samples of a
+        generator that moves while it learns, and ms-infogan samples from G's moving average,
+        which Q never saw; this starts a copy of D's trunk and Q from their trained weights
+        and trains it for `steps` (default `q_refine_steps`) Adam steps (lr `q_refine_lr`,
+        betas (0.5, 0.99), batch `batch_size`) on L_info alone, on samples of the generator
+        that `decode` uses (g_ema where there is one), with the generator and the trained D
+        and Q left as they are. From then `encode` (and the code-density score) read the
+        copy. `fit` calls it when `q_refine_steps` > 0; on a fitted model it refines (again,
+        from the trained D and Q) and records `steps` in the config, so that a saved model
+        keeps its encoder. Returns self."""
+        self.check_fitted()
+        c = self.config
+        steps = c.q_refine_steps if steps is None else int(steps)
+        if steps < 1:
+            raise ConfigError(f"refine_encoder needs steps >= 1, got {steps}")
+        if steps != c.q_refine_steps:
+            self.config = dataclasses.replace(c, q_refine_steps=steps)
+        if "enc" not in self.nets_:
+            self.nets_.update({k: v.to(self.device_) for k, v in
+                               self._enc_nets(self.nets_["d"], self.nets_["q"]).items()})
+        enc = self.nets_["enc"]
+        enc.d.load_state_dict(self.nets_["d"].state_dict())
+        enc.q.load_state_dict(self.nets_["q"].state_dict())
+        enc.steps_done.zero_()
+        enc.requires_grad_(True).train()
+        opt = torch.optim.Adam(enc.parameters(), c.q_refine_lr, betas=(0.5, 0.99))
+        gen = torch.Generator().manual_seed(c.seed + 104_729)  # its own draws: reproducible
+        g = self.nets_.get("g_ema", self.nets_["g"])
+        g.eval()
+        for _ in range(steps):
+            z, code, idx, cont = self._draw(c.batch_size, self.device_, gen)
+            with torch.no_grad():
+                fake = self._generate(z, code, ema=True)
+            loss, _ = self._info_terms(*enc.q(enc.d(fake)[1]), idx, cont)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            enc.steps_done += 1
+        enc.requires_grad_(False).eval()
+        return self
 
     def rebuild_scoring(self) -> None:
         self.nets_.pop("gauss", None)
@@ -479,8 +547,12 @@ class _InfoGANBase(LatentModel, Detector):
     def _q_codes(self, x: torch.Tensor, soft: bool = False) -> torch.Tensor:
         """Q's estimate of the codes of images x: argmax index per categorical code (or the
         softmax probabilities with soft=True) and the mean per continuous code."""
-        _, f = self.nets_["d"](x)
-        logits, mu, _ = self.nets_["q"](f)
+        enc = self.nets_.get("enc")
+        if enc is not None and int(enc.steps_done):  # refined: see refine_encoder
+            d, q = enc.d, enc.q
+        else:
+            d, q = self.nets_["d"], self.nets_["q"]
+        logits, mu, _ = q(d(x)[1])
         parts, start = [], 0
         for k in self.config.categorical:
             block = logits[:, start : start + k]
@@ -494,6 +566,9 @@ class _InfoGANBase(LatentModel, Detector):
         return self.nets_["d"](x)[1].flatten(1).float()
 
     def after_training(self, x: torch.Tensor) -> None:
+        enc = self.nets_.get("enc")
+        if enc is not None and not int(enc.steps_done):  # not again on rescore
+            self.refine_encoder()
         kind = self.config.score_kind
         if kind == "inversion":
             return
@@ -628,7 +703,7 @@ class MSInfoGAN(_InfoGANBase):
         g.register_buffer("steps_done", torch.tensor(0))
         g_ema = copy.deepcopy(g).requires_grad_(False)  # not optimised: a moving average of g
         return {"g": g, "g_ema": g_ema, "d": d, "q": q, **self._cr_nets(channels),
-                **self._score_nets(feat)}
+                **self._enc_nets(d, q), **self._score_nets(feat)}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         c = self.config
