@@ -138,9 +138,10 @@ def summarise(rows: tuple[Row, ...], out: Path, command: str, smoke: bool = Fals
         ref = reference_dict(row.model, row.data, row.protocol).get((row.model, row.cls))
         sel = [r.get("auroc_test_selected") for r in runs if r.get("auroc_test_selected")]
         config = json.loads(next((out / row.name).glob("*/*/seed*/config.json")).read_text())
+        std = auroc.std(ddof=1) if len(auroc) > 1 else 0.0  # as the report's tables
         lines.append(
             f"| {row.model} | {row.data}, {row.protocol} | {row.cls} | "
-            f"{'–' if ref is None else f'{ref:.3f}'} | {auroc.mean():.3f} ± {auroc.std():.3f} "
+            f"{'–' if ref is None else f'{ref:.3f}'} | {auroc.mean():.3f} ± {std:.3f} "
             f"({len(auroc)}) | {f'{np.mean(sel):.3f}' if sel else '–'} | "
             f"{config['params']['epochs']} | "
             f"{np.mean([r['fit_seconds'] for r in runs]) / 60:.0f} min | {row.why} |")
