@@ -33,6 +33,8 @@ SETTINGS = {  # the learning test's settings (tests/models/test_infogan.py)
 
 def reads(det, held, factors, steps: list[int]) -> dict:
     """MIG with Q as trained, then after refining for each of `steps`."""
+    if "enc" in det.nets_:  # a model saved refined: read Q as trained first (every refinement
+        det.nets_["enc"].steps_done.zero_()  # starts again from the trained D and Q)
     row = {"q": mig(det.encode(held), factors)["mig"]}
     for n in steps:
         m = mig(det.refine_encoder(n).encode(held), factors)
