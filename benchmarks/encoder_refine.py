@@ -11,7 +11,9 @@ posX / posY on the held-out sprites with Q as trained, then after `refine_encode
 each of --steps (every refinement starts from the trained D and Q, so the reads are paired).
 With --saved: each saved model trained on `shapes` (any of its factors) is read the same way
 on --eval sprites of the whole grid (seed 10,000, as benchmarks/shapes_learning_curve.py
-draws its held-out sprites). Writes OUT/results.json and prints a line per model.
+draws its held-out sprites); a model trained with `q_refine_steps` is also read with the
+encoder it was saved with (`--steps` with no values: only that and Q as trained).
+Writes OUT/results.json and prints a line per model.
 """
 
 from __future__ import annotations
@@ -32,10 +34,16 @@ SETTINGS = {  # the learning test's settings (tests/models/test_infogan.py)
 
 
 def reads(det, held, factors, steps: list[int]) -> dict:
-    """MIG with Q as trained, then after refining for each of `steps`."""
-    if "enc" in det.nets_:  # a model saved refined: read Q as trained first (every refinement
-        det.nets_["enc"].steps_done.zero_()  # starts again from the trained D and Q)
-    row = {"q": mig(det.encode(held), factors)["mig"]}
+    """MIG with Q as trained, then after refining for each of `steps` (a model saved refined:
+    first the encoder it was saved with, as `refined_saved`)."""
+    row = {}
+    if "enc" in det.nets_ and int(det.nets_["enc"].steps_done):
+        m = mig(det.encode(held), factors)
+        row[f"refined_saved_{int(det.nets_['enc'].steps_done)}"] = m["mig"]
+        row["refined_saved_per_factor"] = np.round(m["per_factor"], 4).tolist()
+        det.nets_["enc"].steps_done.zero_()  # Q as trained reads next
+    q = mig(det.encode(held), factors)
+    row.update({"q": q["mig"], "q_per_factor": np.round(q["per_factor"], 4).tolist()})
     for n in steps:
         m = mig(det.refine_encoder(n).encode(held), factors)
         row[f"refined_{n}"] = m["mig"]
@@ -47,7 +55,8 @@ def main() -> None:
     p = training_parser(__doc__, size=16, epochs=10, train=2_000, model=False)
     p.add_argument("--model", default="ms-infogan", choices=sorted(SETTINGS))
     p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1")
-    p.add_argument("--steps", type=int, nargs="+", default=[1_000, 3_000])
+    p.add_argument("--steps", type=int, nargs="*", default=[1_000, 3_000],
+                   help="refinement steps to read after (none: only what a model was saved with)")
     p.add_argument("--saved", nargs="+", default=None, metavar="MODEL_DIR",
                    help="read saved shapes models instead of training")
     args = p.parse_args()
@@ -79,6 +88,12 @@ def main() -> None:
         summary[f"mean_refined_{n}"] = float(np.mean([r[f"refined_{n}"] for r in rows]))
         summary[f"mean_difference_{n}"] = float(np.mean(diff))
         summary[f"std_difference_{n}"] = float(np.std(diff, ddof=1)) if len(diff) > 1 else None
+    saved = [next((v for k, v in r.items() if k.startswith("refined_saved_") and
+                   not k.endswith("per_factor")), None) for r in rows]
+    if all(v is not None for v in saved):
+        summary["mean_refined_saved"] = float(np.mean(saved))
+        q = [r["q"] for r in rows]
+        summary["mean_difference_saved"] = float(np.mean(np.subtract(saved, q)))
     (out / "results.json").write_text(json.dumps(summary, indent=1))
     print(json.dumps({k: v for k, v in summary.items() if k not in ("runs", "params")}))
 
