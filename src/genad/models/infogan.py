@@ -63,9 +63,8 @@ argmax index per categorical code, mean per continuous code), `code_specs`, `tra
 from __future__ import annotations
 
 import copy
-import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -445,7 +444,7 @@ class _InfoGANBase(LatentModel, Detector):
         if steps < 1:
             raise ConfigError(f"refine_encoder needs steps >= 1, got {steps}")
         if steps != c.q_refine_steps:
-            self.config = dataclasses.replace(c, q_refine_steps=steps)
+            self.config = replace(c, q_refine_steps=steps)
         if "enc" not in self.nets_:
             self.nets_.update({k: v.to(self.device_) for k, v in
                                self._enc_nets(self.nets_["d"], self.nets_["q"]).items()})
