@@ -332,6 +332,26 @@ def test_ms_infogan_batchnorm_trunk_grows_and_saves(digits16, tmp_path) -> None:
                                atol=1e-5)
 
 
+def test_ms_infogan_codes_at_their_own_scales(digits16, tmp_path) -> None:
+    """cont_scales with one list per continuous code (YAML lists from --param, or tuples):
+    each code's blocks reach the generator, and the setting survives save and load."""
+    with pytest.raises(ConfigError, match="one list of blocks per continuous code"):
+        genad.create("ms-infogan", **dict(SMALL, cont_scales=[[0, 1]]))
+    with pytest.raises(ConfigError, match="at least one block"):
+        genad.create("ms-infogan", **dict(SMALL, cont_scales=[[0], []]))
+    det = genad.create("ms-infogan", **dict(SMALL, cont_scales=[[0, 1], [2]]))
+    assert det.config.cont_scales == ((0, 1), (2,))
+    det.fit(digits16)
+    g = det.nets_["g"]
+    assert g.cont_scales == [[0, 1], [2]]
+    # the categorical one-hot (entries 0-2) enters every block, continuous 3 the coarse, 4 the fine
+    assert [b.code_entries.tolist() for b in g.blocks] == [[0, 1, 2, 3], [0, 1, 2, 3], [0, 1, 2, 4]]
+    det.save(tmp_path / "m")
+    back = genad.load(tmp_path / "m")
+    assert back.config.cont_scales == ((0, 1), (2,))
+    np.testing.assert_array_equal(back.encode(digits16[:6]), det.encode(digits16[:6]))
+
+
 @pytest.mark.parametrize("size", [32, 64])
 def test_the_infogan_cr_dsprites_networks(size) -> None:
     """arch="infogan-cr": InfoGAN-CR's dSprites nets. At 64 px the authors' layer list: G

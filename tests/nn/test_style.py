@@ -98,6 +98,26 @@ def test_continuous_codes_can_enter_other_scales_than_the_categorical() -> None:
         StyleGenerator(16, 1, 4, 5, cont_scales=[3], n_cont=2)
 
 
+def test_each_continuous_code_can_enter_its_own_scales() -> None:
+    """cont_scales=[[0], [2]]: the first continuous code moves the 8x8 image, the second does
+    not (it enters only the 16x16 block), and each block's code map reads only its entries."""
+    torch.manual_seed(0)
+    g = StyleGenerator(16, 1, z_dim=4, code_dim=2, width=8, w_dim=16,
+                       cont_scales=[[0], [2]], n_cont=2)
+    assert [b.code_entries.tolist() for b in g.blocks] == [[0], [], [1]]
+    z, c = torch.randn(3, 4), torch.zeros(3, 2)
+    first, second = c.clone(), c.clone()
+    first[:, 0], second[:, 1] = 1.0, 1.0
+    _set(g, 1, 1.0)
+    assert not torch.allclose(g(z, c, noise=False), g(z, first, noise=False))
+    torch.testing.assert_close(g(z, c, noise=False), g(z, second, noise=False))
+    _set(g, 2, 1.0)
+    assert not torch.allclose(g(z, c, noise=False), g(z, second, noise=False))
+    for bad in ([[0]], [[0], []], [[0], [3]]):  # one list per code, none empty, blocks 0..2
+        with pytest.raises(ValueError, match="cont_scales|block"):
+            StyleGenerator(16, 1, 4, 2, cont_scales=bad, n_cont=2)
+
+
 def test_growth_by_images_phases() -> None:
     from genad.nn.style import growth_by_images
 

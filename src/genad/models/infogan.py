@@ -169,8 +169,10 @@ class MSInfoGANConfig(InfoGANConfig):
     w_dim: int = 128  # StyleGAN uses 512; smaller for CPU-sized runs
     mapping_layers: int = 4  # StyleGAN uses 8 (App. C)
     code_scales: tuple[int, ...] | None = None  # blocks (0 = 4x4) the codes enter; None = all
-    cont_scales: tuple[int, ...] | None = None  # blocks the continuous codes enter instead
-    #   (the categorical ones keep `code_scales`); None = the same as code_scales
+    cont_scales: tuple[int, ...] | tuple[tuple[int, ...], ...] | None = None  # blocks the
+    #   continuous codes enter instead (the categorical ones keep `code_scales`); None = the
+    #   same as code_scales; one tuple per continuous code gives each its own blocks, e.g.
+    #   ((0, 1), (0, 1), (2, 3), (2, 3), (2, 3)) at 32 px: two coarse codes, three fine ones
     grow: bool = True  # progressive growing from 4x4 (ProGAN Sec. 3)
     final_share: float = 0.5  # share of the steps spent at the final resolution when growing
     phase_images: int | None = None  # images per growth phase (ProGAN Sec. A.1: 600k); None:
@@ -211,7 +213,7 @@ class MSInfoGANConfig(InfoGANConfig):
         if self.code_scales is not None:
             self.code_scales = _int_tuple(self.code_scales)
         if self.cont_scales is not None:
-            self.cont_scales = _int_tuple(self.cont_scales)
+            self.cont_scales = _scales(self.cont_scales, self.continuous)
         if not 0 <= self.final_share < 1:
             raise ConfigError("final_share must be in [0, 1)")
         if (self.r1 is not None and self.r1 < 0) or self.r1_every < 1:
@@ -651,6 +653,28 @@ class _InfoGANBase(LatentModel, Detector):
         return self.evaluate_batches(self.prepared(data), self._q_codes).numpy()
 
 
+def _scales(values: Any, n_codes: int) -> tuple[int, ...] | tuple[tuple[int, ...], ...]:
+    """`cont_scales` as given: one tuple of blocks for every continuous code, or one per code
+    (the same object kept when it already is one, as `_int_tuple`)."""
+    if isinstance(values, (list, tuple)) and values and all(
+            isinstance(v, (list, tuple)) for v in values):
+        if len(values) != n_codes:
+            raise ConfigError(f"cont_scales needs one list of blocks per continuous code "
+                              f"({n_codes}), got {len(values)}")
+        if any(not v for v in values):
+            raise ConfigError("each continuous code must enter at least one block")
+        per_code = tuple(_int_tuple(v) for v in values)
+        return values if per_code == values else per_code
+    return _int_tuple(values)
+
+
+def _scales_list(values: tuple | None) -> list[int] | list[list[int]] | None:
+    """`cont_scales` as genad.nn.style.StyleGenerator takes it."""
+    if values is None:
+        return None
+    return [list(v) if isinstance(v, tuple) else v for v in values]
+
+
 def _int_tuple(values: Any) -> tuple[int, ...]:
     """A tuple of ints; one already is kept as the same object (scikit-learn's `clone` checks
     that the constructor stores the parameters it was given)."""
@@ -687,7 +711,7 @@ class MSInfoGAN(_InfoGANBase):
         g = StyleGenerator(c.image_size, channels, c.noise_dim, self.code_dim, c.width,
                            c.max_width, c.w_dim, c.mapping_layers,
                            None if c.code_scales is None else list(c.code_scales),
-                           None if c.cont_scales is None else list(c.cont_scales), c.continuous)
+                           _scales_list(c.cont_scales), c.continuous)
         if c.d_arch == "infogan-mnist":
             d, q, feat = self._authors_mnist_dq(channels)
         else:

@@ -143,28 +143,42 @@ class StyleGenerator(nn.Module):
 
     `code_scales`: indices of the blocks (0 = 4x4) whose styles the codes modulate; None = all.
     `cont_scales`: where the last `n_cont` code entries (InfoGAN's continuous codes, after the
-    one-hot categorical ones) enter instead; None = `code_scales` too. Each block's code
-    affine map reads only the entries that enter it.
+    one-hot categorical ones) enter instead; None = `code_scales` too. A list of `n_cont`
+    lists gives each continuous code its own blocks (e.g. [[0, 1], [0, 1], [2, 3]]: two
+    coarse codes and a fine one). Each block's code affine map reads only the entries that
+    enter it.
     """
 
     def __init__(self, size: int, channels: int, z_dim: int, code_dim: int, width: int = 32,
                  max_width: int = 256, w_dim: int = 128, mapping_layers: int = 4,
-                 code_scales: list[int] | None = None, cont_scales: list[int] | None = None,
+                 code_scales: list[int] | None = None,
+                 cont_scales: list[int] | list[list[int]] | None = None,
                  n_cont: int = 0) -> None:
         super().__init__()
         widths = block_widths(size, width, max_width)
         n = len(widths)
-        scales = list(range(n)) if code_scales is None else sorted(set(code_scales))
-        cont = scales if cont_scales is None else sorted(set(cont_scales))
-        for name, given in (("code_scales", scales), ("cont_scales", cont)):
-            if any(not 0 <= s < n for s in given):
-                raise ValueError(f"{name} must index blocks 0..{n - 1}, got {given}")
         if not 0 <= n_cont <= code_dim:
             raise ValueError(f"n_cont must be in 0..{code_dim}, got {n_cont}")
+        scales = list(range(n)) if code_scales is None else sorted(set(code_scales))
+        per_code = bool(cont_scales) and all(isinstance(s, (list, tuple)) for s in cont_scales)
+        if per_code and len(cont_scales) != n_cont:
+            raise ValueError(f"cont_scales needs one list of blocks per continuous code "
+                             f"({n_cont}), got {len(cont_scales)}")
+        if per_code:
+            cont = [sorted(set(s)) for s in cont_scales]
+        else:  # the same blocks for every continuous code
+            cont = [scales if cont_scales is None else sorted(set(cont_scales))] * n_cont
+        for name, given in (("code_scales", scales),
+                            ("cont_scales", [s for blocks in cont for s in blocks])):
+            if any(not 0 <= s < n for s in given):
+                raise ValueError(f"{name} must index blocks 0..{n - 1}, got {given}")
+        if any(not blocks for blocks in cont):
+            raise ValueError("each continuous code must enter at least one block")
         self.code_scales, self.cont_scales = scales, cont
         self.z_dim, self.code_dim = z_dim, code_dim
         first_cont = code_dim - n_cont
-        entries = [[d for d in range(code_dim) if i in (cont if d >= first_cont else scales)]
+        entries = [[d for d in range(code_dim)
+                    if i in (cont[d - first_cont] if d >= first_cont else scales)]
                    for i in range(n)]  # the code entries that block i reads
         layers: list[nn.Module] = []
         for i in range(mapping_layers):
