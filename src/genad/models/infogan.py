@@ -668,13 +668,6 @@ def _scales(values: Any, n_codes: int) -> tuple[int, ...] | tuple[tuple[int, ...
     return _int_tuple(values)
 
 
-def _scales_list(values: tuple | None) -> list[int] | list[list[int]] | None:
-    """`cont_scales` as genad.nn.style.StyleGenerator takes it."""
-    if values is None:
-        return None
-    return [list(v) if isinstance(v, tuple) else v for v in values]
-
-
 def _int_tuple(values: Any) -> tuple[int, ...]:
     """A tuple of ints; one already is kept as the same object (scikit-learn's `clone` checks
     that the constructor stores the parameters it was given)."""
@@ -711,7 +704,7 @@ class MSInfoGAN(_InfoGANBase):
         g = StyleGenerator(c.image_size, channels, c.noise_dim, self.code_dim, c.width,
                            c.max_width, c.w_dim, c.mapping_layers,
                            None if c.code_scales is None else list(c.code_scales),
-                           _scales_list(c.cont_scales), c.continuous)
+                           c.cont_scales, c.continuous)
         if c.d_arch == "infogan-mnist":
             d, q, feat = self._authors_mnist_dq(channels)
         else:

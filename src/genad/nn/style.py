@@ -34,6 +34,7 @@ mode the layer feeds a constant instead, the running mean of the statistic over 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -152,7 +153,7 @@ class StyleGenerator(nn.Module):
     def __init__(self, size: int, channels: int, z_dim: int, code_dim: int, width: int = 32,
                  max_width: int = 256, w_dim: int = 128, mapping_layers: int = 4,
                  code_scales: list[int] | None = None,
-                 cont_scales: list[int] | list[list[int]] | None = None,
+                 cont_scales: Sequence[int] | Sequence[Sequence[int]] | None = None,
                  n_cont: int = 0) -> None:
         super().__init__()
         widths = block_widths(size, width, max_width)
