@@ -9,7 +9,9 @@ For every model x seed it runs benchmarks/shapes_learning_curve.py on the whole 
 sprites at --size, epochs of 20,000 fresh sprites) with --minutes of training (the epochs are
 set from measured steps; each run states the steps it reached), a MIG learning curve, and
 --final-budget full at the end. The InfoGAN family gets InfoGAN-CR's dSprites latents (5
-continuous codes, 5 noise inputs); the VAEs 10 latents. A finished run (final.json) is not
+continuous codes, 5 noise inputs); ms-infogan gives two of its codes the coarse styles (4x4-8x8)
+and three the fine ones (16x16 up), the setting that found the positions on the grid
+(docs/curves/README.md); the VAEs 10 latents. A finished run (final.json) is not
 rerun. Writes OUT/results.md and results.json: mean ± std over seeds of MIG, FactorVAE score,
 DCI, SAP, FID (probe), attribute control, the Gaussian total correlation of the codes, and the
 steps reached, beside the published figures with their step counts; and the seed
@@ -73,7 +75,8 @@ def main() -> None:
                    "--size", str(args.size), "--minutes", str(args.minutes), "--seed",
                    str(seed), "--device", args.device, "--threads", str(args.threads),
                    "--final-budget", args.final_budget]
-            for kv in PARAMS.get(model, []) + args.param:
+            split = [split_scales(args.size)] if model == "ms-infogan" else []
+            for kv in PARAMS.get(model, []) + split + args.param:
                 cmd += ["--param", kv]
             print(" ".join(cmd[1:]), flush=True)
             subprocess.run(cmd, check=True)
@@ -81,6 +84,15 @@ def main() -> None:
     (out / "results.json").write_text(json.dumps(summary, indent=1))
     (out / "results.md").write_text(markdown(summary, args))
     print((out / "results.md").read_text())
+
+
+def split_scales(size: int) -> str:
+    """ms-infogan's `cont_scales` at `size` px: two continuous codes in the coarse blocks (4x4
+    and 8x8), three in every finer block (16x16 up)."""
+    fine = list(range(2, int(np.log2(size)) - 1))  # block 0 is 4x4
+    if not fine:
+        raise SystemExit(f"ms-infogan's split needs --size 16 or more, got {size}")
+    return "cont_scales=" + json.dumps([[0, 1]] * 2 + [fine] * 3, separators=(",", ":"))
 
 
 def summarise(out: Path, models: list[str], seeds: int, budget: str) -> dict:

@@ -141,3 +141,20 @@ def test_dsprites_crosscheck_script(tmp_path, monkeypatch) -> None:
     assert res["images"] == 300 and res["pixel_iou"] > 0.95
     assert abs(res["authentic"]["mig"] - res["genad_shapes"]["mig"]) < 0.05
     assert (tmp_path / "x" / "crosscheck.md").is_file()
+
+
+def test_shapes_budget_splits_ms_infogan_codes_by_scale(monkeypatch) -> None:
+    """Two coarse and three fine continuous codes, whatever the size; the model takes them."""
+    monkeypatch.syspath_prepend(str(BENCH))
+    from shapes_budget import INFOGAN, split_scales
+
+    import genad
+
+    assert split_scales(32) == "cont_scales=[[0,1],[0,1],[2,3],[2,3],[2,3]]"
+    assert split_scales(64) == "cont_scales=[[0,1],[0,1],[2,3,4],[2,3,4],[2,3,4]]"
+    with pytest.raises(SystemExit, match="16 or more"):
+        split_scales(8)
+    kv = dict(p.split("=", 1) for p in [*INFOGAN, split_scales(16)])
+    params = {k: json.loads(v) for k, v in kv.items()}
+    det = genad.create("ms-infogan", image_size=16, **params)
+    assert det.config.cont_scales == ((0, 1), (0, 1), (2,), (2,), (2,))
