@@ -49,6 +49,7 @@ from genad.models.base import Detector, DetectorConfig
 from genad.models.gan_common import weights_frozen
 from genad.models.generative import LatentModel
 from genad.nn import DCDecoder, DCEncoder
+from genad.nn.dlib import DlibDecoder, DlibEncoder
 from genad.registry import register
 from genad.trainable import check_choices
 
@@ -96,6 +97,7 @@ def permute_dims(z: torch.Tensor, generator: torch.Generator | None = None) -> t
 # ---- configs ----------------------------------------------------------------------------------
 LIKELIHOODS = ("bernoulli", "gaussian")
 SCORE_KINDS = ("elbo", "recon")
+ARCHS = ("dcgan", "dlib")
 
 
 @dataclass
@@ -108,10 +110,15 @@ class _VAEBaseConfig(DetectorConfig):
     beta2: float = 0.999  # vae/AdamOptimizer.beta2 (Locatello et al. 2019, shared.gin)
     likelihood: str = "bernoulli"  # reconstruction_loss = bernoulli_loss (shared.gin)
     score_kind: str = "elbo"  # anomaly score: negative ELBO ("elbo") or squared error ("recon")
+    arch: str = "dcgan"  # "dcgan": genad.nn.DCEncoder / DCDecoder (BatchNorm); "dlib":
+    #   disentanglement_lib's conv_encoder / deconv_decoder (genad.nn.dlib, no normalisation)
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_choices(self, likelihood=LIKELIHOODS, score_kind=SCORE_KINDS)
+        check_choices(self, likelihood=LIKELIHOODS, score_kind=SCORE_KINDS, arch=ARCHS)
+        if self.arch == "dlib" and (self.image_size < 16 or self.image_size % 16):
+            raise ConfigError(f"arch 'dlib' needs an image_size divisible by 16, got "
+                              f"{self.image_size}")
         if self.latent < 1 or self.width < 1 or self.lr <= 0:
             raise ConfigError("latent, width and lr must be positive")
 
@@ -170,6 +177,9 @@ class VAE(LatentModel, Detector):
 
     def build(self, channels: int) -> dict[str, nn.Module]:
         c = self.config
+        if c.arch == "dlib":
+            return {"encoder": DlibEncoder(c.image_size, channels, c.latent, c.width),
+                    "decoder": DlibDecoder(c.image_size, channels, c.latent, c.width)}
         enc = DCEncoder(c.image_size, channels, 2 * c.latent, c.width)
         enc.head = nn.Conv2d(enc.out_width, 2 * c.latent, 4, 1, 0)  # with bias: mu and logvar
         dec = DCDecoder(c.image_size, channels, c.latent, c.width)
