@@ -123,7 +123,12 @@ def _plot(curve: list[dict], path: Path, title: str, ylabel: str) -> None:
     fig = Figure(figsize=(4.5, 3), dpi=120, layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.subplots()
-    ax.plot([c["step"] for c in curve], [c["mig"] for c in curve], marker="o")
+    steps = [c["step"] for c in curve]
+    ax.plot(steps, [c["mig"] for c in curve], marker="o" if len(curve) <= 60 else None)
+    if steps and max(steps) >= 10_000:  # 10k, 20k, ...: long runs' full numbers overlap
+        from matplotlib.ticker import FuncFormatter
+
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1000:g}k"))
     ax.set_xlabel("training steps")
     ax.set_ylabel(ylabel)
     ax.set_title(f"{title}: MIG while training", fontsize=9)

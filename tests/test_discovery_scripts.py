@@ -158,3 +158,15 @@ def test_shapes_budget_splits_ms_infogan_codes_by_scale(monkeypatch) -> None:
     params = {k: json.loads(v) for k, v in kv.items()}
     det = genad.create("ms-infogan", image_size=16, **params)
     assert det.config.cont_scales == ((0, 1), (0, 1), (2,), (2,), (2,))
+
+
+def test_curves_plot_script(tmp_path, monkeypatch) -> None:
+    for name, migs in (("a", [0.1, 0.2]), ("b", [0.05, 0.3])):
+        curve = [{"step": 1000 * (i + 1), "mig": m} for i, m in enumerate(migs)]
+        (tmp_path / f"{name}.json").write_text(json.dumps({"curve": curve}))
+    out = tmp_path / "both.png"
+    run_script(monkeypatch, "curves_plot", "--out", out, f"x=y nets={tmp_path / 'a.json'}",
+               f"other={tmp_path / 'b.json'}")
+    assert out.stat().st_size > 0
+    with pytest.raises(SystemExit, match="LABEL=CURVE.json"):
+        run_script(monkeypatch, "curves_plot", "--out", out, f"{tmp_path / 'missing.json'}")
