@@ -121,6 +121,9 @@ def test_paper_defaults() -> None:
     assert genad.create("beta-tcvae").config.beta == 6.0
     c = genad.create("factor-vae").config
     assert (c.gamma, c.d_layers, c.d_units, c.d_beta1, c.d_beta2) == (35.0, 6, 1000, 0.5, 0.9)
+    # disentanglement_lib's nets for the disentanglement VAEs; the anomaly detector keeps DCGAN's
+    assert {n: genad.create(n).config.arch for n in VAES} == {
+        "vae": "dcgan", "beta-vae": "dlib", "factor-vae": "dlib", "beta-tcvae": "dlib"}
     for name in VAES:
         c = genad.create(name).config
         assert (c.latent, c.lr, c.beta1, c.beta2, c.likelihood) == (
