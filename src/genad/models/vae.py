@@ -145,13 +145,13 @@ class VAEConfig(_VAEBaseConfig):
 class BetaVAEConfig(VAEConfig):
     image_size: int = 64  # dSprites resolution (Higgins et al. 2017)
     beta: float = 4.0  # beta = 4 in the dSprites experiments (Higgins et al. 2017)
-    arch: str = "dlib"  # disentanglement_lib's conv nets (see DISENTANGLEMENT_ARCH)
+    arch: str = "dlib"  # disentanglement_lib's conv nets (the note above ARCHS)
 
 
 @dataclass
 class FactorVAEConfig(_VAEBaseConfig):
     gamma: float = 35.0  # TC weight on dSprites (Kim & Mnih 2018, Sec. 4); Locatello: 10-100
-    arch: str = "dlib"  # disentanglement_lib's conv nets (see DISENTANGLEMENT_ARCH)
+    arch: str = "dlib"  # disentanglement_lib's conv nets (the note above ARCHS)
     d_layers: int = 6  # discriminator: MLP of 6 hidden layers (Kim & Mnih 2018, App. A)
     d_units: int = 1000  # of 1000 units each, LeakyReLU(0.2) (Kim & Mnih 2018, App. A)
     d_lr: float = 1e-4  # discriminator Adam lr (Kim & Mnih 2018, App. A; shared.gin)
@@ -169,7 +169,7 @@ class FactorVAEConfig(_VAEBaseConfig):
 @dataclass
 class BetaTCVAEConfig(_VAEBaseConfig):
     beta: float = 6.0  # TC weight, the authors' command line (Chen et al. 2018, README)
-    arch: str = "dlib"  # disentanglement_lib's conv nets (see DISENTANGLEMENT_ARCH)
+    arch: str = "dlib"  # disentanglement_lib's conv nets (the note above ARCHS)
 
     def __post_init__(self) -> None:
         super().__post_init__()
