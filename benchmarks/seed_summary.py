@@ -2,9 +2,11 @@
 picks without labels.
 
     python benchmarks/seed_summary.py RUN0 RUN1 RUN2 --out OUT.json
+    python benchmarks/seed_summary.py RUN0 RUN1 RUN2 --out OUT.json --final final-full.json
 
 Each RUN is an output folder of benchmarks/shapes_learning_curve.py with --final-budget
-(final.json and model/). Writes the per-seed figures, mean and sample std over seeds, and
+(final.json and model/); --final names another figures file in it (benchmarks/shapes_evaluate.py
+writes final-full.json). Writes the per-seed figures, mean and sample std over seeds, and
 ModelCentrality (Lin et al., ICML 2020, Sec. 5; genad.disentangle.model_centrality, with the
 vote counts of the runs' budget): the pairwise similarities, each seed's centrality, and the
 figures of the picked seed, the one a user without labels would keep.
@@ -28,8 +30,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("runs", nargs="+", type=Path)
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--final", default="final.json", help="the figures file in each RUN")
     args = p.parse_args()
-    finals = [json.loads((r / "final.json").read_text()) for r in args.runs]
+    finals = [json.loads((r / args.final).read_text()) for r in args.runs]
     budgets = {f.get("budget") for f in finals}
     if len(budgets) != 1:
         raise SystemExit(f"the runs were evaluated at different budgets: {sorted(budgets)}")

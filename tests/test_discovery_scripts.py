@@ -170,3 +170,17 @@ def test_curves_plot_script(tmp_path, monkeypatch) -> None:
     assert out.stat().st_size > 0
     with pytest.raises(SystemExit, match="LABEL=CURVE.json"):
         run_script(monkeypatch, "curves_plot", "--out", out, f"{tmp_path / 'missing.json'}")
+
+
+def test_shapes_evaluate_reads_saved_runs_at_another_budget(tmp_path, monkeypatch,
+                                                             shapes_probe) -> None:
+    run = tmp_path / "run"
+    run_script(monkeypatch, "shapes_learning_curve", "infogan", "--out", run, "--size", 16,
+               "--train", 256, "--eval", 200, "--epochs", 2, "--param", "width=8", "--param",
+               "categorical=[]", "--param", "continuous=3")  # no final.json: steps from curve
+    run_script(monkeypatch, "shapes_evaluate", run, "--budget", "smoke")
+    got = json.loads((run / "final-smoke.json").read_text())
+    assert got["budget"] == "smoke" and got["steps"] == 6 and 0 <= got["mig"] <= 1
+    assert got["seed"] == 0 and got["eval_seconds"] >= 0
+    with pytest.raises(SystemExit, match="no saved model"):
+        run_script(monkeypatch, "shapes_evaluate", tmp_path / "missing", "--budget", "smoke")

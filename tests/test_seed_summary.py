@@ -51,3 +51,15 @@ def test_runs_at_different_budgets_are_refused(tmp_path, digits16, monkeypatch) 
                                       str(tmp_path / "s.json")])
     with pytest.raises(SystemExit, match="different budgets"):
         _load().main()
+
+
+def test_another_figures_file_is_read(tmp_path, digits16, monkeypatch) -> None:
+    runs = [_run(tmp_path / f"seed{s}", digits16, s, 0.1) for s in (0, 1)]
+    for r, m in zip(runs, (0.4, 0.6)):  # what shapes_evaluate.py --budget full writes
+        (r / "final-full.json").write_text(json.dumps({"budget": "full", "seed": 0, "mig": m}))
+    out = tmp_path / "summary.json"
+    monkeypatch.setattr(sys, "argv", ["seed_summary", *map(str, runs), "--out", str(out),
+                                      "--final", "final-full.json"])
+    _load().main()
+    got = json.loads(out.read_text())
+    assert got["budget"] == "full" and got["mig"][0] == pytest.approx(0.5)
