@@ -10,7 +10,9 @@ sprites at --size, epochs of 20,000 fresh sprites) with --minutes of training (t
 set from measured steps; each run states the steps it reached), a MIG learning curve, and
 --final-budget full at the end. The InfoGAN family gets InfoGAN-CR's dSprites latents (5
 continuous codes, 5 noise inputs); ms-infogan gives two of its codes the coarse styles (4x4-8x8)
-and three the fine ones (16x16 up), the setting that found the positions on the grid
+and three the fine ones (16x16 up), the setting that found the positions on the grid, and
+counts its growth phases in images (24,960 a phase, the 15-epoch run's) so that a longer
+budget trains longer at the final size instead of growing more slowly, which lowered MIG
 (docs/curves/README.md); the VAEs 10 latents. A finished run (final.json) is not
 rerun. Writes OUT/results.md and results.json: mean ± std over seeds of MIG, FactorVAE score,
 DCI, SAP, FID (probe), attribute control, the Gaussian total correlation of the codes, and the
@@ -31,6 +33,9 @@ import numpy as np
 MODELS = "ms-infogan,infogan,beta-vae,factor-vae,beta-tcvae"
 INFOGAN = ["continuous=5", "categorical=[]", "noise_dim=5"]  # InfoGAN-CR's dSprites latents
 PARAMS = {"ms-infogan": INFOGAN, "infogan": INFOGAN}
+# ms-infogan's growth phases in images: the phase length of its 15-epoch whole-grid runs
+# (4,680 steps at batch 64, half of them growing through 6 phases: 390 steps = 24,960 images)
+PHASE_IMAGES = 24_960
 METRICS = ("mig", "factor_vae", "dci_disentanglement", "sap", "fid_probe", "control", "tc_real",
            "steps", "train_seconds")
 # Lin, Thekumparampil, Fanti, Oh, "InfoGAN-CR and ModelCentrality", ICML 2020, Table 1
@@ -75,8 +80,8 @@ def main() -> None:
                    "--size", str(args.size), "--minutes", str(args.minutes), "--seed",
                    str(seed), "--device", args.device, "--threads", str(args.threads),
                    "--final-budget", args.final_budget]
-            split = [split_scales(args.size)] if model == "ms-infogan" else []
-            for kv in PARAMS.get(model, []) + split + args.param:
+            own = ms_infogan_params(args.size, args.param) if model == "ms-infogan" else []
+            for kv in PARAMS.get(model, []) + own + args.param:
                 cmd += ["--param", kv]
             print(" ".join(cmd[1:]), flush=True)
             subprocess.run(cmd, check=True)
@@ -84,6 +89,14 @@ def main() -> None:
     (out / "results.json").write_text(json.dumps(summary, indent=1))
     (out / "results.md").write_text(markdown(summary, args))
     print((out / "results.md").read_text())
+
+
+def ms_infogan_params(size: int, given: list[str]) -> list[str]:
+    """ms-infogan's settings beyond InfoGAN's latents: the split codes and the growth phases
+    in images, each unless the user's --param names it."""
+    named = {kv.split("=", 1)[0] for kv in given}
+    own = {"cont_scales": split_scales(size), "phase_images": f"phase_images={PHASE_IMAGES}"}
+    return [kv for k, kv in own.items() if k not in named]
 
 
 def split_scales(size: int) -> str:

@@ -160,6 +160,18 @@ def test_shapes_budget_splits_ms_infogan_codes_by_scale(monkeypatch) -> None:
     assert det.config.cont_scales == ((0, 1), (0, 1), (2,), (2,), (2,))
 
 
+def test_shapes_budget_counts_ms_infogan_growth_in_images(monkeypatch) -> None:
+    """The phase length is fixed in images (a longer budget trains longer at the final size);
+    a setting the user names is not overridden."""
+    monkeypatch.syspath_prepend(str(BENCH))
+    from shapes_budget import PHASE_IMAGES, ms_infogan_params, split_scales
+
+    assert ms_infogan_params(32, []) == [split_scales(32), f"phase_images={PHASE_IMAGES}"]
+    assert ms_infogan_params(32, ["phase_images=600000"]) == [split_scales(32)]
+    assert ms_infogan_params(32, ["cont_scales=[[0],[1]]", "r1=1"]) == [
+        f"phase_images={PHASE_IMAGES}"]
+
+
 def test_curves_plot_script(tmp_path, monkeypatch) -> None:
     for name, migs in (("a", [0.1, 0.2]), ("b", [0.05, 0.3])):
         curve = [{"step": 1000 * (i + 1), "mig": m} for i, m in enumerate(migs)]
