@@ -13,7 +13,8 @@ continuous codes, 5 noise inputs); ms-infogan gives two of its codes the coarse 
 and three the fine ones (16x16 up), the setting that found the positions on the grid, and
 counts its growth phases in images (24,960 a phase, the 15-epoch run's) so that a longer
 budget trains longer at the final size instead of growing more slowly, which lowered MIG
-(docs/curves/README.md); the VAEs 10 latents. A finished run (final.json) is not
+(docs/curves/README.md; at 64 px growing takes 3,120 steps, more than 45 CPU minutes give:
+there pass a smaller --param phase_images); the VAEs 10 latents. A finished run (final.json) is not
 rerun. Writes OUT/results.md and results.json: mean ± std over seeds of MIG, FactorVAE score,
 DCI, SAP, FID (probe), attribute control, the Gaussian total correlation of the codes, and the
 steps reached, beside the published figures with their step counts; and the seed
