@@ -196,3 +196,27 @@ def test_shapes_evaluate_reads_saved_runs_at_another_budget(tmp_path, monkeypatc
     assert got["seed"] == 0 and got["eval_seconds"] >= 0
     with pytest.raises(SystemExit, match="no saved model"):
         run_script(monkeypatch, "shapes_evaluate", tmp_path / "missing", "--budget", "smoke")
+
+
+def test_mnist_seeds_summary(tmp_path, monkeypatch, capsys) -> None:
+    """The digit accuracy at the chosen epoch of every run, with mean and sample std."""
+    monkeypatch.syspath_prepend(str(BENCH))
+    import mnist_seeds
+
+    files = []
+    for i, accs in enumerate(([0.5, 0.9, 0.7], [0.4, 0.8, 0.95])):
+        f = tmp_path / f"c{i}.json"
+        f.write_text(json.dumps({"curve": [{"epoch": e + 1, "accuracy": a}
+                                           for e, a in enumerate(accs)]}))
+        files.append(str(f))
+    out = tmp_path / "s.json"
+    monkeypatch.setattr("sys.argv", ["mnist_seeds.py", *files, "--epoch", "2", "--out", str(out)])
+    mnist_seeds.main()
+    s = json.loads(out.read_text())
+    assert s["per_run"] == [0.9, 0.8]
+    assert s["mean"] == pytest.approx(0.85) and s["std"] == pytest.approx(0.0707107, abs=1e-6)
+    assert mnist_seeds.summarise([json.loads(Path(f).read_text()) for f in files])["per_run"] == [
+        0.7, 0.95]
+    assert "0.850 ± 0.071" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        mnist_seeds.summarise([json.loads(Path(files[0]).read_text())], epoch=9)
