@@ -24,7 +24,8 @@ import torch
 import genad
 from genad.disentangle import BUDGETS, evaluate
 
-SHOWN = ("mig", "factor_vae", "beta_vae", "dci_disentanglement", "sap", "fid_probe", "control")
+SHOWN = ("mig", "factor_vae", "beta_vae", "dci_disentanglement", "sap", "fid_probe", "control",
+         "coverage")
 
 
 def run_facts(run: Path) -> dict:

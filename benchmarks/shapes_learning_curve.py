@@ -90,7 +90,7 @@ def main() -> None:
         res["train_seconds"] = curve[-1]["seconds"]
         (out / "final.json").write_text(json.dumps(res, indent=1, default=float))
         print(json.dumps({k: res.get(k) for k in ("mig", "factor_vae", "dci_disentanglement",
-                                                   "sap", "fid_probe", "control")}))
+                                                   "sap", "fid_probe", "control", "coverage")}))
 
 
 def epochs_for(model: str, params: dict, train, minutes: float, steps: int = 12) -> tuple[int,

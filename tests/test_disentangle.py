@@ -37,6 +37,7 @@ def test_evaluate_gives_every_figure(name, shapes_probe) -> None:
     assert r["lemma1_tc_inferred"] <= r["lemma1_bound"] + 1e-9
     n_codes = len(det.code_specs())
     assert np.asarray(r["control_matrix"]).shape == (n_codes, 5)
+    assert set(r["coverage"]) == {"shape", "scale", "orientation", "posX", "posY"}
     assert (r["mi_lower_bound"] is not None) == ("info" in name)
     again = evaluate(det, "shapes", budget="smoke", probe=shapes_probe)
     assert again["mig"] == r["mig"] and again["control"] == r["control"]  # seeded
@@ -160,3 +161,22 @@ def test_model_centrality_picks_the_models_that_agree() -> None:
     assert res["centrality"][0] < min(res["centrality"][1:])
     with pytest.raises(genad.errors.ConfigError):
         model_centrality([a])
+
+
+def test_sample_coverage_reads_the_variety_of_samples(shapes_probe) -> None:
+    """Real sprites cover every factor (about 1); one sprite repeated covers none (0); sprites
+    of one shape only cover a third of the shapes' variety and all of the positions'."""
+    from genad.disentangle import sample_coverage
+
+    real = shapes.sample(1500, seed=1, size=16)
+    other = shapes.sample(1500, seed=2, size=16)
+    same = sample_coverage(shapes_probe, other.images, real.images)
+    assert set(same) == {"shape", "scale", "orientation", "posX", "posY"}
+    for name, v in same.items():
+        assert 0.8 < v < 1.25, (name, v)
+    one = sample_coverage(shapes_probe, real.images[:1].repeat(200, 1, 1, 1), real.images)
+    assert all(v < 1e-3 for k, v in one.items() if k != "shape") and one["shape"] < 0.4
+    read = shapes_probe.read(other.images)[:, :3].argmax(1)
+    squares = other.images[read == np.bincount(read).argmax()]
+    cov = sample_coverage(shapes_probe, squares, real.images)
+    assert cov["shape"] < 0.4 and cov["posX"] > 0.8 and cov["posY"] > 0.8

@@ -9,7 +9,9 @@ disentanglement run, in one dict.
                        probe)", not comparable with Inception FIDs), the attribute-control
                        measure (genad.metrics.control) read by the probe, and both sides of
                        Lemma 1 (genad.metrics.info.lemma1_terms: the codes drawn vs the codes
-                       read back from the images made with them)
+                       read back from the images made with them), and how far the samples
+                       cover each factor (`sample_coverage`: a generator that draws only
+                       discs scores 1/3 on the shape)
     training           the last epoch's InfoGAN MI lower bound (`mi`), when the model logs one
 
 For GANs the code of a real image is Q's estimate; for VAEs the posterior mean.
@@ -130,6 +132,32 @@ def _class_agreement(model: Any, codes: np.ndarray, labels: np.ndarray) -> dict[
     return {} if best is None else {"class_nmi": best}
 
 
+def sample_coverage(probe: Any, images: Any, reference: Any) -> dict[str, float]:
+    """How much of each factor's variety generated `images` show, read by a factor `probe`,
+    as a share of what `reference` (real) images show: 1 = as varied as the real images, 0 =
+    every sample alike. A class head (the shape) gives the ratio of the effective numbers of
+    classes, exp(entropy) of the probe's class frequencies (1/3 when every sample is one of
+    three equally common shapes); a regressed head (scale, orientation, position) the ratio
+    of the readouts' standard deviations (summed over its columns). It reads the spread of the
+    samples, not their quality: FID (probe) does that."""
+    fake, real = probe.read(images), probe.read(reference)
+    out = {}
+    for name, cols, head in zip(probe.factor_names, probe.groups, probe.heads, strict=True):
+        if head.kind == "class":
+            out[name] = _effective_classes(fake[:, cols]) / _effective_classes(real[:, cols])
+        else:
+            spread = np.sqrt(real[:, cols].var(0).sum())
+            out[name] = float(np.sqrt(fake[:, cols].var(0).sum()) / max(spread, 1e-12))
+    return out
+
+
+def _effective_classes(probs: np.ndarray) -> float:
+    """exp(entropy) of the frequencies of the most probable class over rows of `probs`."""
+    freq = np.bincount(probs.argmax(1), minlength=probs.shape[1]) / len(probs)
+    freq = freq[freq > 0]
+    return float(np.exp(-(freq * np.log(freq)).sum()))
+
+
 def control_matrix(model: Any, probe: Any, reference: Any, bases: int, steps: int,
                    seed: int = 0) -> np.ndarray:
     """V (n_codes, n_factors) of genad.metrics.control for `model`, read by `probe`, with the
@@ -214,6 +242,7 @@ def evaluate(model: Any, spec: str = "shapes", budget: str = "quick", seed: int 
     if is_shapes:
         probe = probe or probe_for("shapes", size, quiet=quiet)
         out["fid_probe"] = fid(probe, images, real)
+        out["coverage"] = sample_coverage(probe, images, real)
         v = control_matrix(model, probe, real, b["bases"], b["steps"], seed=40_000 + seed)
         ctl = attribute_control(v)
         out.update({"control": ctl["control"], "control_coverage": ctl["coverage"],
