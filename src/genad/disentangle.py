@@ -10,8 +10,9 @@ disentanglement run, in one dict.
                        measure (genad.metrics.control) read by the probe, and both sides of
                        Lemma 1 (genad.metrics.info.lemma1_terms: the codes drawn vs the codes
                        read back from the images made with them), and how far the samples
-                       cover each factor (`sample_coverage`: a generator that draws only
-                       discs scores 1/3 on the shape)
+                       cover each factor (`sample_coverage`: a generator that draws one
+                       shape only scores 1/3 on it; one that never turns a sprite, about 0.5
+                       on the orientation)
     training           the last epoch's InfoGAN MI lower bound (`mi`), when the model logs one
 
 For GANs the code of a real image is Q's estimate; for VAEs the posterior mean.
@@ -139,7 +140,9 @@ def sample_coverage(probe: Any, images: Any, reference: Any) -> dict[str, float]
     classes, exp(entropy) of the probe's class frequencies (1/3 when every sample is one of
     three equally common shapes); a regressed head (scale, orientation, position) the ratio
     of the readouts' standard deviations (summed over its columns). It reads the spread of the
-    samples, not their quality: FID (probe) does that."""
+    samples, not their quality (FID (probe) does that), and only as the probe reads them: a
+    disc, which no real sprite is, still gets the shape class the probe finds most alike, so a
+    generator of discs in several sizes can score near 1 on the shape."""
     fake, real = probe.read(images), probe.read(reference)
     out = {}
     for name, cols, head in zip(probe.factor_names, probe.groups, probe.heads, strict=True):
