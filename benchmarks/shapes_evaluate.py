@@ -9,7 +9,9 @@ the quick budget to keep a CPU run short; the figures set beside a paper's are r
 gradient boosting on 10,000 / 5,000): genad.disentangle.evaluate on the loaded model, with the
 run's seed. Writes RUN/final-BUDGET.json (the run's steps and training seconds carried over)
 and prints one line per run; benchmarks/seed_summary.py --final final-full.json summarises
-seeds from them.
+seeds from them. `--coverage` reads only how much of each factor's variety the samples show
+(genad.disentangle.sample_coverage, seconds a run; written to RUN/coverage-BUDGET.json), for
+runs saved before evaluate gave that figure.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 import torch
 
 import genad
-from genad.disentangle import BUDGETS, evaluate
+from genad.disentangle import BUDGETS, evaluate, factor_images, sample_coverage
 
 SHOWN = ("mig", "factor_vae", "beta_vae", "dci_disentanglement", "sap", "fid_probe", "control",
          "coverage")
@@ -40,11 +42,23 @@ def run_facts(run: Path) -> dict:
             "train_seconds": last.get("seconds")}
 
 
+def coverage(det, budget: str, seed: int) -> dict:
+    """sample_coverage of `det` with the images and seeds `evaluate` uses at `budget`."""
+    from genad.probe import probe_for
+
+    b, size = BUDGETS[budget], det.config.image_size
+    real = factor_images("shapes", size, b["mig"], seed=10_000 + seed)
+    images = det.decode(det.sample_latent(b["gen"], seed=30_000 + seed))
+    return sample_coverage(probe_for("shapes", size), images, real)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("runs", nargs="+", type=Path)
     p.add_argument("--budget", choices=sorted(BUDGETS), default="full")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--coverage", action="store_true",
+                   help="only the samples' coverage of each factor (as evaluate reads it)")
     args = p.parse_args()
     missing = [str(r) for r in args.runs if not (r / "model").is_dir()]
     if missing:
@@ -54,6 +68,12 @@ def main() -> None:
         facts = run_facts(run)
         det = genad.load(str(run / "model"))
         t0 = time.perf_counter()
+        if args.coverage:
+            cov = coverage(det, args.budget, int(facts["seed"] or 0))
+            (run / f"coverage-{args.budget}.json").write_text(json.dumps(cov, indent=1))
+            print(json.dumps({"run": str(run), **{k: round(v, 3) for k, v in cov.items()}}),
+                  flush=True)
+            continue
         res = evaluate(det, "shapes", budget=args.budget, seed=int(facts["seed"] or 0))
         res.update(steps=facts["steps"], train_seconds=facts["train_seconds"],
                    eval_seconds=round(time.perf_counter() - t0, 1))

@@ -194,6 +194,9 @@ def test_shapes_evaluate_reads_saved_runs_at_another_budget(tmp_path, monkeypatc
     got = json.loads((run / "final-smoke.json").read_text())
     assert got["budget"] == "smoke" and got["steps"] == 6 and 0 <= got["mig"] <= 1
     assert got["seed"] == 0 and got["eval_seconds"] >= 0
+    run_script(monkeypatch, "shapes_evaluate", run, "--budget", "smoke", "--coverage")
+    cov = json.loads((run / "coverage-smoke.json").read_text())
+    assert cov == pytest.approx(got["coverage"])  # the figure evaluate gives, alone
     with pytest.raises(SystemExit, match="no saved model"):
         run_script(monkeypatch, "shapes_evaluate", tmp_path / "missing", "--budget", "smoke")
 
