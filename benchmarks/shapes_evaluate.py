@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 import genad
-from genad.disentangle import BUDGETS, evaluate, factor_images, sample_coverage
+from genad.disentangle import BUDGETS, coverage_of, evaluate
 
 SHOWN = ("mig", "factor_vae", "beta_vae", "dci_disentanglement", "sap", "fid_probe", "control",
          "coverage")
@@ -40,16 +40,6 @@ def run_facts(run: Path) -> dict:
     last = curve["curve"][-1] if curve["curve"] else {}
     return {"seed": curve["params"].get("seed", 0), "steps": last.get("step"),
             "train_seconds": last.get("seconds")}
-
-
-def coverage(det, budget: str, seed: int) -> dict:
-    """sample_coverage of `det` with the images and seeds `evaluate` uses at `budget`."""
-    from genad.probe import probe_for
-
-    b, size = BUDGETS[budget], det.config.image_size
-    real = factor_images("shapes", size, b["mig"], seed=10_000 + seed)
-    images = det.decode(det.sample_latent(b["gen"], seed=30_000 + seed))
-    return sample_coverage(probe_for("shapes", size), images, real)
 
 
 def main() -> None:
@@ -69,7 +59,7 @@ def main() -> None:
         det = genad.load(str(run / "model"))
         t0 = time.perf_counter()
         if args.coverage:
-            cov = coverage(det, args.budget, int(facts["seed"] or 0))
+            cov = coverage_of(det, args.budget, int(facts["seed"] or 0))
             (run / f"coverage-{args.budget}.json").write_text(json.dumps(cov, indent=1))
             print(json.dumps({"run": str(run), **{k: round(v, 3) for k, v in cov.items()}}),
                   flush=True)

@@ -53,6 +53,7 @@ BUDGETS = {
     "full": {"mig": 10000, "votes": (10000, 5000), "dci": (10000, 5000), "dci_method": "gbt",
              "gen": 10000, "bases": 64, "steps": 10},
 }
+REAL_SEED, GEN_SEED = 10_000, 30_000  # + the run's seed: the real and the generated images
 CONT_BINS = 5  # bins per continuous code for Lemma 1: few, so that the plug-in entropies of
 # the joint codes stay close to the truth at a few thousand samples (see lemma1_terms)
 
@@ -154,6 +155,17 @@ def sample_coverage(probe: Any, images: Any, reference: Any) -> dict[str, float]
     return out
 
 
+def coverage_of(model: Any, budget: str = "quick", seed: int = 0) -> dict[str, float]:
+    """`sample_coverage` of a fitted generative `model` on `shapes`, with the real and generated
+    images `evaluate` reads at `budget` and `seed` (the same figure, without the rest)."""
+    from genad.probe import probe_for
+
+    b, size = BUDGETS[budget], model.config.image_size
+    real = factor_images("shapes", size, b["mig"], seed=REAL_SEED + seed)
+    images = model.decode(model.sample_latent(b["gen"], seed=GEN_SEED + seed))
+    return sample_coverage(probe_for("shapes", size), images, real)
+
+
 def _effective_classes(probs: np.ndarray) -> float:
     """exp(entropy) of the frequencies of the most probable class over rows of `probs`."""
     freq = np.bincount(probs.argmax(1), minlength=probs.shape[1]) / len(probs)
@@ -204,7 +216,7 @@ def evaluate(model: Any, spec: str = "shapes", budget: str = "quick", seed: int 
     is_shapes = spec.split(":", 1)[0] == "shapes"
     out: dict[str, Any] = {"data": spec, "budget": budget, "seed": seed}
 
-    real = factor_images(spec, size, b["mig"], seed=10_000 + seed)
+    real = factor_images(spec, size, b["mig"], seed=REAL_SEED + seed)
     codes = model.encode(real)
     out["tc_real"] = gaussian_total_correlation(codes)
     has_factors = real.factors is not None
@@ -230,7 +242,7 @@ def evaluate(model: Any, spec: str = "shapes", budget: str = "quick", seed: int 
         out["beta_vae"] = beta_vae_score(pairs_fn, k, seed, n_train=n_train,
                                          n_eval=n_eval)["eval_accuracy"]
 
-    latent = model.sample_latent(b["gen"], seed=30_000 + seed)
+    latent = model.sample_latent(b["gen"], seed=GEN_SEED + seed)
     images = model.decode(latent)
     drawn, read = _code_labels(model, latent, model.encode(images))
     lem = lemma1_terms(drawn, read)
